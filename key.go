@@ -1,0 +1,236 @@
+package selectors
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"syscall"
+)
+
+// SelectorKey associates a registered file object with its file descriptor,
+// the events watched on it and the caller's data. It is a value: Modify
+// returns a new key and never changes one already handed out.
+type SelectorKey struct {
+	FileObj any    // exactly what was passed to Register
+	FD      int    // its file descriptor (a SOCKET handle on Windows)
+	Events  Events // the events watched
+	Data    any    // the caller's data, never looked at
+}
+
+// Ready is one file object that Select found ready.
+type Ready struct {
+	Key  SelectorKey
+	Mask Events // the ready events: never zero, always a subset of Key.Events
+}
+
+// fder is a file object that tells its descriptor through Fd, as *os.File
+// does. It comes after syscall.Conn because (*os.File).Fd puts the file in
+// blocking mode.
+type fder interface {
+	Fd() uintptr
+}
+
+// fileDescriptor returns the descriptor of fileobj: an integer of any Go
+// integer type, a syscall.Conn, or an fder, in that order of precedence.
+func fileDescriptor(fileobj any) (int, error) {
+	switch v := fileobj.(type) {
+	case int:
+		return checkFD(int64(v), fileobj)
+	case int32:
+		return checkFD(int64(v), fileobj)
+	case int64:
+		return checkFD(v, fileobj)
+	case uintptr:
+		return checkUnsignedFD(uint64(v), fileobj)
+	case uint:
+		return checkUnsignedFD(uint64(v), fileobj)
+	case syscall.Conn:
+		if isInteger(fileobj) {
+			break // a named integer type that also has SyscallConn is an integer first
+		}
+		return connDescriptor(v)
+	case fder:
+		if isInteger(fileobj) {
+			break
+		}
+		// int, not uintptr: an Fd of ^uintptr(0), a closed file's, is -1.
+		return checkFD(int64(int(v.Fd())), fileobj)
+	case nil:
+		return -1, fmt.Errorf("%w: nil", ErrInvalidFileObj)
+	}
+	// The other integer types, named ones included.
+	rv := reflect.ValueOf(fileobj)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return checkFD(rv.Int(), fileobj)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return checkUnsignedFD(rv.Uint(), fileobj)
+	}
+	return -1, fmt.Errorf("%w: %T has no file descriptor", ErrInvalidFileObj, fileobj)
+}
+
+func isInteger(v any) bool {
+	k := reflect.ValueOf(v).Kind()
+	return k >= reflect.Int && k <= reflect.Uintptr
+}
+
+func checkFD(fd int64, fileobj any) (int, error) {
+	if fd < 0 || fd > math.MaxInt {
+		return -1, fmt.Errorf("%w: descriptor %v of %T is out of range", ErrInvalidFileObj, fd, fileobj)
+	}
+	return int(fd), nil
+}
+
+func checkUnsignedFD(fd uint64, fileobj any) (int, error) {
+	if fd > math.MaxInt {
+		return -1, fmt.Errorf("%w: descriptor %v of %T is out of range", ErrInvalidFileObj, fd, fileobj)
+	}
+	return int(fd), nil
+}
+
+// connDescriptor reads the descriptor of c through RawConn.Control, which
+// leaves its blocking mode alone and fails once c is closed.
+func connDescriptor(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("%w: %T: %w", ErrInvalidFileObj, c, err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd = int(s) }); err != nil {
+		return -1, fmt.Errorf("%w: %T: %w", ErrInvalidFileObj, c, err)
+	}
+	return checkFD(int64(fd), c)
+}
+
+// denseFDs bounds the descriptors that keyTable indexes with a slice; larger
+// ones, such as Windows SOCKET handles, go to a map.
+const denseFDs = 1 << 20
+
+// keyTable holds the registered keys, found by descriptor in O(1) on the
+// per-event path of Select without a map for ordinary descriptors.
+type keyTable struct {
+	keys  []SelectorKey // in no particular order
+	dense []int32       // fd → 1 + index in keys; 0 when fd is not registered
+	far   map[int]int32 // the same for fd >= denseFDs
+}
+
+// get returns the key registered for fd, or nil. The pointer is valid until
+// the table next changes.
+func (t *keyTable) get(fd int) *SelectorKey {
+	var i int32
+	if uint(fd) < uint(len(t.dense)) {
+		i = t.dense[fd]
+	} else if fd >= denseFDs {
+		i = t.far[fd]
+	}
+	if i == 0 {
+		return nil
+	}
+	return &t.keys[i-1]
+}
+
+// put adds key, or replaces the key registered for key.FD.
+func (t *keyTable) put(key SelectorKey) {
+	if k := t.get(key.FD); k != nil {
+		*k = key
+		return
+	}
+	t.keys = append(t.keys, key)
+	t.setIndex(key.FD, int32(len(t.keys)))
+}
+
+func (t *keyTable) setIndex(fd int, i int32) {
+	if fd >= denseFDs {
+		if t.far == nil {
+			t.far = make(map[int]int32)
+		}
+		if i == 0 {
+			delete(t.far, fd)
+		} else {
+			t.far[fd] = i
+		}
+		return
+	}
+	if fd >= len(t.dense) {
+		if i == 0 {
+			return
+		}
+		t.dense = append(t.dense, make([]int32, fd+1-len(t.dense))...)
+	}
+	t.dense[fd] = i
+}
+
+// remove deletes the key registered for fd and returns it.
+func (t *keyTable) remove(fd int) (SelectorKey, bool) {
+	k := t.get(fd)
+	if k == nil {
+		return SelectorKey{}, false
+	}
+	key := *k
+	last := len(t.keys) - 1
+	if moved := t.keys[last]; moved.FD != fd {
+		*k = moved
+		t.setIndex(moved.FD, t.indexOf(fd))
+	}
+	t.keys[last] = SelectorKey{} // let the collector have FileObj and Data
+	t.keys = t.keys[:last]
+	t.setIndex(fd, 0)
+	return key, true
+}
+
+func (t *keyTable) indexOf(fd int) int32 {
+	if fd >= denseFDs {
+		return t.far[fd]
+	}
+	return t.dense[fd]
+}
+
+// byObject finds the key registered through fileobj itself, compared with
+// ==, for objects whose descriptor can no longer be read.
+func (t *keyTable) byObject(fileobj any) *SelectorKey {
+	if fileobj == nil || !reflect.TypeOf(fileobj).Comparable() {
+		return nil
+	}
+	for i := range t.keys {
+		if sameObject(t.keys[i].FileObj, fileobj) {
+			return &t.keys[i]
+		}
+	}
+	return nil
+}
+
+// sameObject reports a == b, and false where == would panic: a comparable
+// struct type can still hold an uncomparable value in an interface field.
+func sameObject(a, b any) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
+// find returns the key of fileobj: by its descriptor, or by identity when
+// the descriptor cannot be read (a closed file), as Python's
+// _fileobj_lookup does.
+func (t *keyTable) find(fileobj any, fd int, fdErr error) (*SelectorKey, error) {
+	if fdErr != nil {
+		if k := t.byObject(fileobj); k != nil {
+			return k, nil
+		}
+		return nil, fdErr
+	}
+	if k := t.get(fd); k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w: fd %d", ErrNotRegistered, fd)
+}
+
+// snapshot returns a new map of the keys by descriptor.
+func (t *keyTable) snapshot() map[int]SelectorKey {
+	m := make(map[int]SelectorKey, len(t.keys))
+	for _, k := range t.keys {
+		m[k.FD] = k
+	}
+	return m
+}

@@ -1,0 +1,109 @@
+//go:build unix
+
+package selectors
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	backends[byPoll] = backend{"poll", func() (Selector, error) { return asSelector(NewPollSelector()) }}
+}
+
+// PollSelector is a Selector over poll(2). It has no limit on descriptor
+// numbers, but each Select costs time in proportion to the number of
+// descriptors registered, in the kernel and here.
+type PollSelector struct {
+	selector
+}
+
+// NewPollSelector returns a PollSelector, or an error wrapping the
+// kernel's when its waker cannot be created.
+func NewPollSelector() (*PollSelector, error) {
+	w, err := newWaker()
+	if err != nil {
+		return nil, err
+	}
+	return &PollSelector{newSelector("poll", &pollSet{waker: w, stale: true})}, nil
+}
+
+// pollSet is the poller of PollSelector. Registrations only mark the set
+// stale; sync rebuilds it from the keys before the next wait, and a wait
+// already blocked is woken to pick up the change.
+type pollSet struct {
+	waker waker
+	fds   []unix.PollFd // fds[0] is the waker
+	stale bool
+}
+
+func toPoll(events Events) int16 {
+	var e int16
+	if events&EVENT_READ != 0 {
+		e |= unix.POLLIN
+	}
+	if events&EVENT_WRITE != 0 {
+		e |= unix.POLLOUT
+	}
+	return e
+}
+
+func (p *pollSet) add(int, Events) error            { p.stale = true; return nil }
+func (p *pollSet) modify(int, Events, Events) error { p.stale = true; return nil }
+func (p *pollSet) remove(int, Events) error         { p.stale = true; return nil }
+
+func (p *pollSet) sync(keys *keyTable) bool {
+	if p.stale {
+		p.fds = append(p.fds[:0], unix.PollFd{Fd: int32(p.waker.readFD()), Events: unix.POLLIN})
+		for _, k := range keys.keys {
+			p.fds = append(p.fds, unix.PollFd{Fd: int32(k.FD), Events: toPoll(k.Events)})
+		}
+		p.stale = false
+	}
+	return true
+}
+
+func (p *pollSet) wait(timeout time.Duration) (int, error) {
+	n, err := unix.Poll(p.fds, millis(timeout))
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: poll: %w", err)
+	}
+	return n, nil
+}
+
+func (p *pollSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	woken := false
+	if n > 0 && p.fds[0].Revents != 0 {
+		p.waker.drain()
+		woken = true
+		n--
+	}
+	for i := 1; n > 0 && i < len(p.fds); i++ {
+		pfd := &p.fds[i]
+		if pfd.Revents == 0 {
+			continue
+		}
+		n--
+		// The keys may have changed since the wait (see epoll.ready).
+		k := keys.get(int(pfd.Fd))
+		if k == nil {
+			continue
+		}
+		m := pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT) & k.Events
+		if m != 0 {
+			dst = append(dst, Ready{Key: *k, Mask: m})
+		}
+	}
+	return dst, woken
+}
+
+func (p *pollSet) wake() error { return p.waker.wake() }
+
+func (p *pollSet) owns(fd int) bool { return p.waker.owns(fd) }
+
+func (p *pollSet) close() error { return p.waker.close() }

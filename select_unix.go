@@ -1,0 +1,136 @@
+//go:build unix
+
+package selectors
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdSetSize is the platform's FD_SETSIZE, the number of bits in an fd_set:
+// 1024 on Linux and most BSDs, 256 on NetBSD, 65536 on Solaris, illumos
+// and AIX.
+const fdSetSize = int(unsafe.Sizeof(unix.FdSet{})) * 8
+
+func init() {
+	backends[bySelect] = backend{"select", func() (Selector, error) { return asSelector(NewSelectSelector()) }}
+}
+
+// SelectSelector is a Selector over select(2), the most portable backend.
+// It takes only descriptors below the platform's FD_SETSIZE (1024 on Linux
+// and most BSDs, 256 on NetBSD, 65536 on Solaris, illumos and AIX) and
+// refuses larger ones at Register with ErrInvalidFileObj. Each Select costs
+// time in proportion to the highest descriptor registered. A descriptor
+// closed while registered makes Select fail with EBADF until it is
+// unregistered.
+type SelectSelector struct {
+	selector
+}
+
+// NewSelectSelector returns a SelectSelector, or an error wrapping the
+// kernel's when its waker cannot be created.
+func NewSelectSelector() (*SelectSelector, error) {
+	w, err := newWaker()
+	if err != nil {
+		return nil, err
+	}
+	if w.readFD() >= fdSetSize {
+		w.close()
+		return nil, fmt.Errorf("%w: no descriptor below FD_SETSIZE %d left for the waker", ErrInvalidFileObj, fdSetSize)
+	}
+	return &SelectSelector{newSelector("select", &selectSet{waker: w, stale: true})}, nil
+}
+
+// selectSet is the poller of SelectSelector. Like pollSet it rebuilds its
+// sets from the keys when they changed; wait works on copies, since
+// select(2) overwrites the sets it is given.
+type selectSet struct {
+	waker          waker
+	read, write    unix.FdSet // what is registered
+	rready, wready unix.FdSet // what the last wait reported
+	nfd            int        // 1 + the highest descriptor in the sets
+	stale          bool
+}
+
+func (p *selectSet) add(fd int, _ Events) error {
+	if fd >= fdSetSize {
+		return fmt.Errorf("%w: fd %d is not below FD_SETSIZE %d", ErrInvalidFileObj, fd, fdSetSize)
+	}
+	p.stale = true
+	return nil
+}
+
+func (p *selectSet) modify(int, Events, Events) error { p.stale = true; return nil }
+func (p *selectSet) remove(int, Events) error         { p.stale = true; return nil }
+
+func (p *selectSet) sync(keys *keyTable) bool {
+	if p.stale {
+		p.read.Zero()
+		p.write.Zero()
+		wfd := p.waker.readFD()
+		p.read.Set(wfd)
+		p.nfd = wfd + 1
+		for _, k := range keys.keys {
+			if k.Events&EVENT_READ != 0 {
+				p.read.Set(k.FD)
+			}
+			if k.Events&EVENT_WRITE != 0 {
+				p.write.Set(k.FD)
+			}
+			p.nfd = max(p.nfd, k.FD+1)
+		}
+		p.stale = false
+	}
+	return true
+}
+
+func (p *selectSet) wait(timeout time.Duration) (int, error) {
+	p.rready, p.wready = p.read, p.write
+	var tv *unix.Timeval
+	if timeout >= 0 {
+		t := unix.NsecToTimeval(timeout.Nanoseconds()) // rounds up to a microsecond
+		tv = &t
+	}
+	n, err := unix.Select(p.nfd, &p.rready, &p.wready, nil, tv)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: select: %w", err)
+	}
+	return n, nil
+}
+
+func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	if n == 0 {
+		return dst, false
+	}
+	woken := false
+	if wfd := p.waker.readFD(); p.rready.IsSet(wfd) {
+		p.waker.drain()
+		woken = true
+	}
+	for i := range keys.keys {
+		k := &keys.keys[i]
+		var m Events
+		if p.rready.IsSet(k.FD) {
+			m |= EVENT_READ
+		}
+		if p.wready.IsSet(k.FD) {
+			m |= EVENT_WRITE
+		}
+		if m &= k.Events; m != 0 {
+			dst = append(dst, Ready{Key: *k, Mask: m})
+		}
+	}
+	return dst, woken
+}
+
+func (p *selectSet) wake() error { return p.waker.wake() }
+
+func (p *selectSet) owns(fd int) bool { return p.waker.owns(fd) }
+
+func (p *selectSet) close() error { return p.waker.close() }

@@ -1,0 +1,512 @@
+// Package selectors is Python's selectors module for Go: high-level,
+// efficient I/O multiplexing over the operating system's select, poll,
+// epoll, kqueue and /dev/poll.
+//
+// A [Selector] watches file objects (descriptors, *os.File, net
+// connections and listeners, anything with a descriptor) for readiness to
+// read or write, and tells which are ready:
+//
+//	sel, err := selectors.DefaultSelector()
+//	if err != nil { ... }
+//	defer sel.Close()
+//	sel.Register(conn, selectors.EVENT_READ, handler)
+//	for {
+//		ready, err := sel.Select(-1)
+//		if err != nil { ... }
+//		for _, r := range ready {
+//			r.Key.Data.(func(selectors.Ready))(r)
+//		}
+//	}
+//
+// # Readiness, not completion
+//
+// Select reports that a read or write will probably not block, nothing
+// more. Events can be spurious: a descriptor reported readable may still
+// return EAGAIN, so every descriptor watched should be in non-blocking mode
+// and every read or write should be ready to meet EAGAIN and wait for the
+// next report. Readiness is level-triggered, as in Python: a descriptor
+// stays ready, and is reported by every Select, until its data is read or
+// its buffer drained. Errors and hang-ups are reported as
+// EVENT_READ|EVENT_WRITE, masked by the events registered, so that the
+// next read or write meets the error.
+//
+// Go's net and os types run their descriptors in non-blocking mode already,
+// but their Read and Write methods park the goroutine until done; a
+// selector loop reads and writes through syscall.RawConn or the raw
+// descriptor instead.
+//
+// # Closing
+//
+// Unregister a file object before closing it. A descriptor closed while
+// registered is dropped silently by epoll, kqueue and /dev/poll, reported
+// as an error by poll, and makes select fail with EBADF until it is
+// unregistered. Unregister still works after the close.
+//
+// # Concurrency
+//
+// Every method is safe for concurrent use by multiple goroutines. Calls to
+// Select and SelectInto are serialized. Register, Modify and Unregister
+// called while another goroutine is blocked in Select take effect for that
+// call on every backend. Wakeup makes a blocked Select return; Close makes
+// it return ErrClosed. The package starts no goroutines.
+package selectors
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Events is a set of I/O events: EVENT_READ, EVENT_WRITE or both.
+type Events uint32
+
+// The events a file object can be watched for. The names keep Python's
+// spelling on purpose, as unix.EPOLLIN keeps C's.
+const (
+	EVENT_READ  Events = 1 << 0 // ready to read, or at end of stream, or in error
+	EVENT_WRITE Events = 1 << 1 // ready to write, or in error
+)
+
+// allEvents is every event a file object can be registered for.
+const allEvents = EVENT_READ | EVENT_WRITE
+
+// String returns the events' names joined by "|", with any unknown bits in
+// hexadecimal: "EVENT_READ|EVENT_WRITE", "0", "EVENT_READ|0x8".
+func (e Events) String() string {
+	if e == 0 {
+		return "0"
+	}
+	var parts []string
+	if e&EVENT_READ != 0 {
+		parts = append(parts, "EVENT_READ")
+	}
+	if e&EVENT_WRITE != 0 {
+		parts = append(parts, "EVENT_WRITE")
+	}
+	if rest := e &^ allEvents; rest != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(uint64(rest), 16))
+	}
+	return strings.Join(parts, "|")
+}
+
+// The errors returned by selectors. Returned errors wrap one of these, so
+// errors.Is tells them apart, and add which file object or descriptor and
+// why. Their text is stable.
+var (
+	ErrAlreadyRegistered = errors.New("selectors: file object is already registered") // Python: KeyError
+	ErrNotRegistered     = errors.New("selectors: file object is not registered")     // Python: KeyError
+	ErrInvalidEvents     = errors.New("selectors: invalid events")                    // Python: ValueError
+	ErrInvalidFileObj    = errors.New("selectors: invalid file object")               // Python: ValueError
+	ErrClosed            = errors.New("selectors: selector is closed")                // Python: RuntimeError / ValueError
+)
+
+// Selector waits for I/O readiness on many file objects at once.
+//
+// A file object is an integer descriptor of any Go integer type, a
+// syscall.Conn (*os.File, *net.TCPConn, *net.TCPListener, ...) whose
+// descriptor is read without changing its blocking mode, or a value with
+// a method Fd() uintptr. Anything else is refused with ErrInvalidFileObj.
+//
+// Every method is safe for concurrent use; see the package documentation.
+type Selector interface {
+	// Register starts watching fileobj for events (EVENT_READ,
+	// EVENT_WRITE or both) and returns its key, which carries data.
+	// It returns ErrInvalidEvents, ErrInvalidFileObj, ErrAlreadyRegistered
+	// (for the object or another one with the same descriptor), ErrClosed,
+	// or the kernel's refusal (epoll refuses regular files with EPERM), in
+	// which case nothing stays registered.
+	Register(fileobj any, events Events, data any) (SelectorKey, error)
+
+	// Unregister stops watching fileobj and returns its key, or
+	// ErrNotRegistered. It succeeds on an object closed since it was
+	// registered, found by identity (==) or by descriptor number.
+	Unregister(fileobj any) (SelectorKey, error)
+
+	// Modify changes the events and data of a registered file object and
+	// returns the new key; keys handed out before are not changed. A change
+	// of data alone makes no system call. Invalid events leave the
+	// registration as it was. If the kernel refuses the change, the error
+	// is returned and the object is no longer registered.
+	Modify(fileobj any, events Events, data any) (SelectorKey, error)
+
+	// Select waits until at least one registered file object is ready, the
+	// timeout passes, Wakeup is called or the selector is closed, and
+	// returns one Ready per ready file object. A negative timeout waits
+	// without limit, zero polls, and a positive one is rounded up to the
+	// backend's resolution, so Select never returns early for want of
+	// events. On timeout or Wakeup the result may be empty, with a nil
+	// error. Interrupted system calls are retried with the time that
+	// remains. A closed selector returns ErrClosed.
+	Select(timeout time.Duration) ([]Ready, error)
+
+	// SelectInto is Select appending to dst: with enough capacity in dst a
+	// loop that reuses it allocates nothing.
+	SelectInto(dst []Ready, timeout time.Duration) ([]Ready, error)
+
+	// GetKey returns the key of a registered file object, or
+	// ErrNotRegistered. An integer finds the key registered through any
+	// object with that descriptor.
+	GetKey(fileobj any) (SelectorKey, error)
+
+	// GetMap returns a snapshot of the keys by descriptor: a new map the
+	// caller owns, built in O(n). It is empty but not nil while the
+	// selector is open, and nil once it is closed.
+	GetMap() map[int]SelectorKey
+
+	// Wakeup makes a blocked Select return now, with whatever is ready and
+	// a nil error. If no Select is blocked, the next one returns at once;
+	// several wakeups before a Select count as one.
+	Wakeup() error
+
+	// Close releases the selector's descriptors. A Select blocked in
+	// another goroutine returns ErrClosed, and every later call returns
+	// ErrClosed (GetMap returns nil). A second Close returns nil.
+	Close() error
+}
+
+// poller is what every backend file provides. It only turns registrations
+// into kernel calls and kernel events into Ready; the selector below does
+// the rest (keys, validation, deadlines, waking and closing).
+//
+// The selector calls add, modify, remove and wake with its mutex held, and
+// sync, wait and ready from the one goroutine in Select, sync and ready with
+// the mutex held too and wait without it. close comes once, after the last
+// wait has returned.
+type poller interface {
+	// add starts watching fd, which is not registered, for events.
+	add(fd int, events Events) error
+	// modify changes the events of a registered fd from old to events.
+	modify(fd int, old, events Events) error
+	// remove stops watching fd; a descriptor closed since it was added is
+	// no error.
+	remove(fd int, events Events) error
+	// sync prepares the next wait after changes to keys (poll and select
+	// copy their sets here), and reports whether changes made while a wait
+	// is blocked need a wake to reach it.
+	sync(keys *keyTable) (wakeOnChange bool)
+	// wait blocks until the kernel reports events, the waker is woken, or
+	// timeout passes (negative: no limit; never more than maxWait), and
+	// returns how many kernel events it holds. An interrupted wait returns
+	// 0 events and no error.
+	wait(timeout time.Duration) (int, error)
+	// ready appends to dst one Ready per registered descriptor among the n
+	// kernel events of the last wait, masked by keys, and drains the waker
+	// if it was among them, reporting that as woken.
+	ready(dst []Ready, keys *keyTable, n int) (out []Ready, woken bool)
+	// wake makes a blocked or the next wait return.
+	wake() error
+	// owns reports whether fd is one of the poller's own descriptors.
+	owns(fd int) bool
+	// close releases the poller's descriptors.
+	close() error
+}
+
+// maxWait bounds one wait in the kernel; Select waits again for what
+// remains. It keeps every backend's timeout argument in range (milliseconds
+// in an int32, a 32-bit timeval, Darwin's kevent).
+const maxWait = 24 * time.Hour
+
+// selector is the portable core that every backend embeds.
+type selector struct {
+	name string // the backend's, for BackendName
+	p    poller
+
+	// selecting serializes Select, and Close waits on it so that the
+	// poller's descriptors are closed only once no wait can use them.
+	selecting sync.Mutex
+
+	mu       sync.Mutex // guards keys, waiting and the poller's registrations
+	keys     keyTable
+	waiting  bool        // a Select is between sync and ready
+	wakeSync bool        // changes must wake a waiting Select (poll, select)
+	closed   atomic.Bool // set once, under mu
+	woken    atomic.Bool // Wakeup was called and no Select has returned for it
+}
+
+func newSelector(name string, p poller) selector {
+	return selector{name: name, p: p}
+}
+
+func (s *selector) backendName() string { return s.name }
+
+// checkEvents returns ErrInvalidEvents unless events is a non-empty subset
+// of EVENT_READ|EVENT_WRITE.
+func checkEvents(events Events) error {
+	if events == 0 || events&^allEvents != 0 {
+		return fmt.Errorf("%w: %v", ErrInvalidEvents, events)
+	}
+	return nil
+}
+
+func closedError(op string) error {
+	return fmt.Errorf("%w: %s", ErrClosed, op)
+}
+
+// changed wakes a Select blocked on a set that no longer matches the keys.
+func (s *selector) changed() {
+	if s.waiting && s.wakeSync {
+		// The wake only makes the wait look at the keys again; an error
+		// here would leave it on the old set, as with a lost wakeup, and
+		// there is nothing the caller of Register could do about it.
+		_ = s.p.wake()
+	}
+}
+
+// Register implements Selector.
+func (s *selector) Register(fileobj any, events Events, data any) (SelectorKey, error) {
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("register")
+	}
+	if err := checkEvents(events); err != nil {
+		return SelectorKey{}, err
+	}
+	fd, err := fileDescriptor(fileobj)
+	if err != nil {
+		return SelectorKey{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("register")
+	}
+	if k := s.keys.get(fd); k != nil {
+		return SelectorKey{}, fmt.Errorf("%w: fd %d", ErrAlreadyRegistered, fd)
+	}
+	if s.p.owns(fd) {
+		return SelectorKey{}, fmt.Errorf("%w: fd %d belongs to the selector itself", ErrInvalidFileObj, fd)
+	}
+	if err := s.p.add(fd, events); err != nil {
+		return SelectorKey{}, err
+	}
+	key := SelectorKey{FileObj: fileobj, FD: fd, Events: events, Data: data}
+	s.keys.put(key)
+	s.changed()
+	return key, nil
+}
+
+// Unregister implements Selector.
+func (s *selector) Unregister(fileobj any) (SelectorKey, error) {
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("unregister")
+	}
+	fd, fdErr := fileDescriptor(fileobj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("unregister")
+	}
+	k, err := s.keys.find(fileobj, fd, fdErr)
+	if err != nil {
+		return SelectorKey{}, err
+	}
+	key, _ := s.keys.remove(k.FD)
+	err = s.p.remove(key.FD, key.Events)
+	s.changed()
+	return key, err
+}
+
+// Modify implements Selector.
+func (s *selector) Modify(fileobj any, events Events, data any) (SelectorKey, error) {
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("modify")
+	}
+	if err := checkEvents(events); err != nil {
+		return SelectorKey{}, err
+	}
+	fd, fdErr := fileDescriptor(fileobj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("modify")
+	}
+	k, err := s.keys.find(fileobj, fd, fdErr)
+	if err != nil {
+		return SelectorKey{}, err
+	}
+	if events != k.Events {
+		if err := s.p.modify(k.FD, k.Events, events); err != nil {
+			// Python's behaviour: the object is dropped, so that the keys
+			// and the kernel never disagree.
+			key, _ := s.keys.remove(k.FD)
+			_ = s.p.remove(key.FD, key.Events)
+			s.changed()
+			return SelectorKey{}, err
+		}
+		defer s.changed()
+	}
+	k.Events, k.Data = events, data
+	return *k, nil
+}
+
+// GetKey implements Selector.
+func (s *selector) GetKey(fileobj any) (SelectorKey, error) {
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("get key")
+	}
+	fd, fdErr := fileDescriptor(fileobj)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return SelectorKey{}, closedError("get key")
+	}
+	k, err := s.keys.find(fileobj, fd, fdErr)
+	if err != nil {
+		return SelectorKey{}, err
+	}
+	return *k, nil
+}
+
+// GetMap implements Selector.
+func (s *selector) GetMap() map[int]SelectorKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil
+	}
+	return s.keys.snapshot()
+}
+
+// Select implements Selector.
+func (s *selector) Select(timeout time.Duration) ([]Ready, error) {
+	return s.SelectInto(nil, timeout)
+}
+
+// SelectInto implements Selector.
+func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, error) {
+	s.selecting.Lock()
+	defer s.selecting.Unlock()
+	dl := newDeadline(timeout)
+	for {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return dst, closedError("select")
+		}
+		s.wakeSync = s.p.sync(&s.keys)
+		s.waiting = true
+		s.mu.Unlock()
+
+		n, err := s.p.wait(dl.remaining())
+
+		s.mu.Lock()
+		s.waiting = false
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return dst, closedError("select")
+		}
+		if err != nil {
+			s.mu.Unlock()
+			return dst, err
+		}
+		if dst == nil {
+			// Select's result: one allocation, sized to what the kernel
+			// reported (an upper bound on the Ready to come), and none for
+			// an empty result, which is still not nil.
+			dst = make([]Ready, 0, n)
+		}
+		out, woken := s.p.ready(dst, &s.keys, n)
+		s.mu.Unlock()
+		if woken && s.woken.Swap(false) {
+			return out, nil
+		}
+		if len(out) > len(dst) || dl.expired() {
+			return out, nil
+		}
+		// Nothing for the caller yet: an internal wake after a change of
+		// registrations, an interrupted wait, or a kernel timer that fired
+		// before our clock says the deadline passed. Wait for what remains.
+	}
+}
+
+// Wakeup implements Selector.
+func (s *selector) Wakeup() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return closedError("wakeup")
+	}
+	s.woken.Store(true)
+	return s.p.wake()
+}
+
+// Close implements Selector.
+func (s *selector) Close() error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed.Store(true)
+	var wakeErr error
+	if s.waiting {
+		// The Select blocked in another goroutine sees closed once woken.
+		wakeErr = s.p.wake()
+	}
+	s.keys = keyTable{}
+	s.mu.Unlock()
+
+	// Wait for that Select to leave before closing the descriptors it
+	// waits on: a number closed under it could be reused by the process.
+	s.selecting.Lock()
+	defer s.selecting.Unlock()
+	return errors.Join(wakeErr, s.p.close())
+}
+
+// deadline is when a Select must return.
+type deadline struct {
+	timeout time.Duration // as given: < 0 no limit, 0 poll
+	at      time.Time
+}
+
+func newDeadline(timeout time.Duration) deadline {
+	d := deadline{timeout: timeout}
+	if timeout > 0 {
+		d.at = time.Now().Add(timeout)
+	}
+	return d
+}
+
+// remaining is the time left to wait: negative for no limit, at most
+// maxWait, zero once the deadline has passed.
+func (d deadline) remaining() time.Duration {
+	if d.timeout <= 0 {
+		return d.timeout
+	}
+	r := time.Until(d.at)
+	return max(0, min(r, maxWait))
+}
+
+func (d deadline) expired() bool {
+	if d.timeout <= 0 {
+		return d.timeout == 0
+	}
+	return !time.Now().Before(d.at)
+}
+
+// millis converts a wait to whole milliseconds for poll, epoll and
+// /dev/poll, rounded up so that a wait never ends early: -1 for no limit.
+func millis(d time.Duration) int {
+	if d < 0 {
+		return -1
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// pollMask turns the revents of poll, epoll or /dev/poll into Events the
+// way Python does: anything but plain input (errors, hang-ups) makes a
+// descriptor writable and anything but plain output makes it readable, so
+// that the caller's next read or write meets the condition.
+func pollMask(revents, in, out uint32) Events {
+	var m Events
+	if revents&^in != 0 {
+		m |= EVENT_WRITE
+	}
+	if revents&^out != 0 {
+		m |= EVENT_READ
+	}
+	return m
+}

@@ -1,0 +1,65 @@
+//go:build unix && !linux
+
+package selectors
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// waker is a non-blocking pipe that a poller watches for input: wake
+// writes a byte, drain reads them all. A full pipe is readable already, so
+// wakeups coalesce.
+type waker struct{ r, w int }
+
+func newWaker() (waker, error) {
+	var p [2]int
+	if err := unix.Pipe(p[:]); err != nil {
+		return waker{-1, -1}, fmt.Errorf("selectors: pipe: %w", err)
+	}
+	for _, fd := range p {
+		unix.CloseOnExec(fd)
+		if err := unix.SetNonblock(fd, true); err != nil {
+			unix.Close(p[0])
+			unix.Close(p[1])
+			return waker{-1, -1}, fmt.Errorf("selectors: waker pipe: %w", err)
+		}
+	}
+	return waker{p[0], p[1]}, nil
+}
+
+// readFD is the descriptor to watch for input.
+func (w waker) readFD() int { return w.r }
+
+func (w waker) wake() error {
+	_, err := unix.Write(w.w, []byte{1})
+	if err == unix.EAGAIN {
+		return nil // the pipe is full, so it is readable already
+	}
+	if err != nil {
+		return fmt.Errorf("selectors: wake pipe: %w", err)
+	}
+	return nil
+}
+
+func (w waker) drain() {
+	var buf [64]byte
+	for {
+		n, err := unix.Read(w.r, buf[:])
+		if n < len(buf) || err != nil {
+			return
+		}
+	}
+}
+
+func (w waker) close() error {
+	errR, errW := unix.Close(w.r), unix.Close(w.w)
+	if err := errors.Join(errR, errW); err != nil {
+		return fmt.Errorf("selectors: close waker pipe: %w", err)
+	}
+	return nil
+}
+
+func (w waker) owns(fd int) bool { return fd == w.r || fd == w.w }
