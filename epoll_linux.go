@@ -47,8 +47,8 @@ type epoll struct {
 	events []unix.EpollEvent // filled by wait, read by ready
 }
 
-// firstEvents is how many events the first wait can take; the buffer
-// doubles whenever a wait fills it, up to the number registered.
+// firstEvents is how many events the first wait can take; sync makes room
+// for more as descriptors are registered.
 const firstEvents = 128
 
 func newEpoll() (*epoll, error) {
@@ -107,7 +107,14 @@ func (ep *epoll) remove(fd int, _ Events) error {
 	return err
 }
 
-func (ep *epoll) sync(keys *keyTable) bool { return false }
+func (ep *epoll) sync(keys *keyTable) bool {
+	// Room for every registered descriptor and the waker, so that one wait
+	// reports everything that is ready, as Python sizes its epoll.poll.
+	if need := len(keys.keys) + 1; len(ep.events) < need {
+		ep.events = make([]unix.EpollEvent, max(need, 2*len(ep.events)))
+	}
+	return false
+}
 
 func (ep *epoll) wait(timeout time.Duration) (int, error) {
 	n, err := unix.EpollWait(ep.epfd, ep.events, millis(timeout))
@@ -139,9 +146,6 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
 			dst = append(dst, Ready{Key: *k, Mask: m})
 		}
-	}
-	if n == len(ep.events) && n < len(keys.keys)+1 {
-		ep.events = make([]unix.EpollEvent, min(2*n, len(keys.keys)+1))
 	}
 	return dst, woken
 }

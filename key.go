@@ -32,7 +32,14 @@ type fder interface {
 
 // fileDescriptor returns the descriptor of fileobj: an integer of any Go
 // integer type, a syscall.Conn, or an fder, in that order of precedence.
-func fileDescriptor(fileobj any) (int, error) {
+func fileDescriptor(fileobj any) (fd int, err error) {
+	// A nil *net.TCPConn or a user type can panic in SyscallConn or Fd;
+	// bad input is an error here, never a panic.
+	defer func() {
+		if p := recover(); p != nil {
+			fd, err = -1, fmt.Errorf("%w: %T: %v", ErrInvalidFileObj, fileobj, p)
+		}
+	}()
 	switch v := fileobj.(type) {
 	case int:
 		return checkFD(int64(v), fileobj)

@@ -1,0 +1,788 @@
+package selectors
+
+// The conformance suite: every test body runs against every backend this
+// platform has, and against DefaultSelector, the way CPython's
+// test_selectors.py runs BaseSelectorTestCase against each selector.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// backendsUnderTest is every backend of this platform, then "default".
+func backendsUnderTest(t testing.TB) []string {
+	names := Backends()
+	require.NotEmpty(t, names, "this platform has no backend")
+	return append(names, "default")
+}
+
+// forEachBackend runs body once per backend, each with a new selector that
+// is closed at the end.
+func forEachBackend(t *testing.T, body func(t *testing.T, s Selector)) {
+	for _, name := range backendsUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			s := newTestSelector(t, name)
+			body(t, s)
+		})
+	}
+}
+
+func newTestSelector(t testing.TB, name string) Selector {
+	t.Helper()
+	s, err := New(name)
+	require.NoError(t, err)
+	require.NotNil(t, s)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	return s
+}
+
+// checkReady asserts what every result of Select must be: one Ready per
+// descriptor, each mask non-zero and within the key's events, each key
+// registered.
+func checkReady(t testing.TB, s Selector, rs []Ready) map[int]Events {
+	t.Helper()
+	got := make(map[int]Events, len(rs))
+	for _, r := range rs {
+		_, dup := got[r.Key.FD]
+		require.False(t, dup, "two Ready for fd %d in %v", r.Key.FD, rs)
+		require.NotZero(t, r.Mask, "empty mask for fd %d", r.Key.FD)
+		require.Zero(t, r.Mask&^r.Key.Events, "mask %v outside events %v", r.Mask, r.Key.Events)
+		got[r.Key.FD] = r.Mask
+	}
+	return got
+}
+
+// selectNow returns what is ready now, by descriptor.
+func selectNow(t testing.TB, s Selector) map[int]Events {
+	t.Helper()
+	rs, err := s.Select(0)
+	require.NoError(t, err)
+	return checkReady(t, s, rs)
+}
+
+// waitFor selects until the result is want, for at most two seconds:
+// readiness made by another socket end can take a moment to show.
+func waitFor(t testing.TB, s Selector, want map[int]Events) {
+	t.Helper()
+	var got map[int]Events
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		rs, err := s.Select(100 * time.Millisecond)
+		require.NoError(t, err)
+		if got = checkReady(t, s, rs); fmt.Sprint(got) == fmt.Sprint(want) {
+			return
+		}
+	}
+	require.Equal(t, want, got)
+}
+
+func TestEventsString(t *testing.T) {
+	for e, want := range map[Events]string{
+		0:                        "0",
+		EVENT_READ:               "EVENT_READ",
+		EVENT_WRITE:              "EVENT_WRITE",
+		EVENT_READ | EVENT_WRITE: "EVENT_READ|EVENT_WRITE",
+		4:                        "0x4",
+		EVENT_READ | 8:           "EVENT_READ|0x8",
+		EVENT_WRITE | 0xf0:       "EVENT_WRITE|0xf0",
+	} {
+		assert.Equal(t, want, e.String())
+	}
+}
+
+func TestRegister(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		key, err := s.Register(a, EVENT_READ, "data")
+		require.NoError(t, err)
+		assert.Equal(t, SelectorKey{FileObj: a, FD: a, Events: EVENT_READ, Data: "data"}, key)
+
+		got, err := s.GetKey(a)
+		require.NoError(t, err)
+		assert.Equal(t, key, got)
+
+		key2, err := s.Register(b, EVENT_READ|EVENT_WRITE, nil)
+		require.NoError(t, err)
+		assert.Equal(t, map[int]SelectorKey{a: key, b: key2}, s.GetMap())
+	})
+}
+
+func TestRegisterTwice(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		key, err := s.Register(a, EVENT_READ, "first")
+		require.NoError(t, err)
+
+		_, err = s.Register(a, EVENT_WRITE, "second")
+		require.ErrorIs(t, err, ErrAlreadyRegistered)
+		assert.Contains(t, err.Error(), fmt.Sprintf("fd %d", a))
+		// Another object with the same descriptor is the same registration.
+		_, err = s.Register(uintptr(a), EVENT_WRITE, "third")
+		require.ErrorIs(t, err, ErrAlreadyRegistered)
+
+		got, err := s.GetKey(a)
+		require.NoError(t, err)
+		assert.Equal(t, key, got, "the refused registrations changed the key")
+	})
+}
+
+func TestRegisterInvalidEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		for _, ev := range []Events{0, 4, EVENT_READ | 8, 1 << 31} {
+			_, err := s.Register(a, ev, nil)
+			require.ErrorIs(t, err, ErrInvalidEvents, "events %v", ev)
+			assert.Contains(t, err.Error(), ev.String())
+		}
+		assert.Empty(t, s.GetMap())
+		_, err := s.GetKey(a)
+		require.ErrorIs(t, err, ErrNotRegistered)
+	})
+}
+
+// uncomparable has a descriptor but cannot be compared with ==.
+type uncomparable []int
+
+func (u uncomparable) Fd() uintptr { return uintptr(u[0]) }
+
+func TestRegisterInvalidFileObj(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		var nilConn *net.TCPConn
+		for _, obj := range []any{nil, -1, int8(-3), int64(-1), "3", 3.0, struct{}{}, []int{3}, nilConn, &net.TCPConn{}} {
+			_, err := s.Register(obj, EVENT_READ, nil)
+			require.ErrorIs(t, err, ErrInvalidFileObj, "file object %#v", obj)
+		}
+		assert.Empty(t, s.GetMap())
+	})
+}
+
+func TestUnregister(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		key, err := s.Register(a, EVENT_READ, "data")
+		require.NoError(t, err)
+		_, err = s.Register(b, EVENT_WRITE, nil)
+		require.NoError(t, err)
+
+		got, err := s.Unregister(a)
+		require.NoError(t, err)
+		assert.Equal(t, key, got)
+
+		_, err = s.Unregister(a)
+		require.ErrorIs(t, err, ErrNotRegistered)
+		_, err = s.GetKey(a)
+		require.ErrorIs(t, err, ErrNotRegistered)
+		assert.Equal(t, []int{b}, keysOf(s.GetMap()))
+
+		// Registering again after unregistering works.
+		_, err = s.Register(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE, b: EVENT_WRITE}, selectNow(t, s))
+	})
+}
+
+func keysOf(m map[int]SelectorKey) []int {
+	var fds []int
+	for fd := range m {
+		fds = append(fds, fd)
+	}
+	return fds
+}
+
+func TestUnregisterAfterClose(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+		_, err = s.Register(b, EVENT_READ, nil)
+		require.NoError(t, err)
+		closeEnd(t, a)
+
+		key, err := s.Unregister(a)
+		require.NoError(t, err, "the kernel's EBADF or ENOENT must not surface")
+		assert.Equal(t, a, key.FD)
+		assert.Equal(t, []int{b}, keysOf(s.GetMap()))
+		// The selector still works: b sees a's hang-up.
+		waitFor(t, s, map[int]Events{b: EVENT_READ})
+	})
+}
+
+func TestModify(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		key, err := s.Register(a, EVENT_READ, "old")
+		require.NoError(t, err)
+		assert.Empty(t, selectNow(t, s))
+
+		key2, err := s.Modify(a, EVENT_WRITE, "new")
+		require.NoError(t, err)
+		assert.Equal(t, SelectorKey{FileObj: a, FD: a, Events: EVENT_WRITE, Data: "new"}, key2)
+		assert.Equal(t, EVENT_READ, key.Events, "Modify changed a key handed out before")
+		assert.Equal(t, "old", key.Data)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+
+		// Data only.
+		key3, err := s.Modify(a, EVENT_WRITE, "newer")
+		require.NoError(t, err)
+		assert.Equal(t, "newer", key3.Data)
+		got, err := s.GetKey(a)
+		require.NoError(t, err)
+		assert.Equal(t, key3, got)
+		rs, err := s.Select(0)
+		require.NoError(t, err)
+		require.Len(t, rs, 1)
+		assert.Equal(t, "newer", rs[0].Key.Data)
+	})
+}
+
+func TestModifyInvalid(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		key, err := s.Register(a, EVENT_WRITE, "data")
+		require.NoError(t, err)
+
+		for _, ev := range []Events{0, 4} {
+			_, err = s.Modify(a, ev, "other")
+			require.ErrorIs(t, err, ErrInvalidEvents)
+		}
+		got, err := s.GetKey(a)
+		require.NoError(t, err)
+		assert.Equal(t, key, got, "invalid events changed the registration")
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+
+		_, err = s.Modify(b, EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrNotRegistered)
+		_, err = s.Modify(-1, EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrInvalidFileObj)
+	})
+}
+
+func TestSelectReadWrite(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		_, err := s.Register(a, EVENT_READ|EVENT_WRITE, nil)
+		require.NoError(t, err)
+		_, err = s.Register(b, EVENT_READ, nil)
+		require.NoError(t, err)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+
+		writeEnd(t, b, []byte("ping"))
+		waitFor(t, s, map[int]Events{a: EVENT_READ | EVENT_WRITE})
+		// Level-triggered: still ready until read.
+		assert.Equal(t, map[int]Events{a: EVENT_READ | EVENT_WRITE}, selectNow(t, s))
+		assert.Equal(t, []byte("ping"), readEnd(t, a, 16))
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+
+		// A full buffer is not writable.
+		fillEnd(t, a)
+		assert.Empty(t, selectNow(t, s)[a]&EVENT_WRITE)
+		waitFor(t, s, map[int]Events{b: EVENT_READ})
+		drainEnd(t, b)
+		waitFor(t, s, map[int]Events{a: EVENT_WRITE})
+	})
+}
+
+func TestSelectMaskedByEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		writeEnd(t, b, []byte("x"))
+		_, err := s.Register(a, EVENT_READ, nil) // readable and writable
+		require.NoError(t, err)
+		waitFor(t, s, map[int]Events{a: EVENT_READ})
+		_, err = s.Modify(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+	})
+}
+
+func TestSelectHangUp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		c, d := socketPair(t)
+		fillEnd(t, a) // not writable: only the hang-up can make it so
+		_, err := s.Register(a, EVENT_READ|EVENT_WRITE, nil)
+		require.NoError(t, err)
+		_, err = s.Register(c, EVENT_READ, nil)
+		require.NoError(t, err)
+		assert.Empty(t, selectNow(t, s))
+
+		closeEnd(t, b)
+		closeEnd(t, d)
+		// The peer's close is both: a read meets EOF, a write meets EPIPE.
+		waitFor(t, s, map[int]Events{a: EVENT_READ | EVENT_WRITE, c: EVENT_READ})
+	})
+}
+
+func TestSelectManyReady(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		const pairs = 300 // more than the first event buffer of epoll and kqueue
+		want := map[int]Events{}
+		for range pairs {
+			a, b := socketPair(t)
+			_, err := s.Register(a, EVENT_WRITE, nil)
+			require.NoError(t, err)
+			_, err = s.Register(b, EVENT_READ, nil)
+			require.NoError(t, err)
+			want[a] = EVENT_WRITE
+		}
+		assert.Equal(t, want, selectNow(t, s))
+		assert.Equal(t, want, selectNow(t, s))
+	})
+}
+
+func TestSelectTimeout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+
+		for _, timeout := range []time.Duration{0, time.Nanosecond, 1500 * time.Microsecond, 50 * time.Millisecond} {
+			start := time.Now()
+			rs, err := s.Select(timeout)
+			elapsed := time.Since(start)
+			require.NoError(t, err)
+			assert.NotNil(t, rs, "an empty result is an empty slice")
+			assert.Empty(t, rs)
+			assert.GreaterOrEqual(t, elapsed, timeout, "Select(%v) returned early", timeout)
+			assert.Less(t, elapsed, timeout+2*time.Second, "Select(%v) returned late", timeout)
+		}
+	})
+}
+
+func TestSelectInto(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_WRITE, "w")
+		require.NoError(t, err)
+		prefix := Ready{Mask: EVENT_READ}
+		dst := append(make([]Ready, 0, 8), prefix)
+		out, err := s.SelectInto(dst, 0)
+		require.NoError(t, err)
+		require.Len(t, out, 2)
+		assert.Equal(t, prefix, out[0], "SelectInto changed what dst held")
+		assert.Equal(t, a, out[1].Key.FD)
+		assert.Same(t, &dst[:1][0], &out[0], "SelectInto did not append in place")
+	})
+}
+
+func TestSelectIntoAllocatesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		_, err := s.Register(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		writeEnd(t, a, []byte("x"))
+		_, err = s.Register(b, EVENT_READ|EVENT_WRITE, nil)
+		require.NoError(t, err)
+		waitFor(t, s, map[int]Events{a: EVENT_WRITE, b: EVENT_READ | EVENT_WRITE})
+
+		buf := make([]Ready, 0, 8)
+		allocs := testing.AllocsPerRun(100, func() {
+			out, err := s.SelectInto(buf[:0], 0)
+			if err != nil || len(out) != 2 {
+				panic(fmt.Sprint(out, err))
+			}
+		})
+		assert.Zero(t, allocs, "SelectInto allocated in a steady loop")
+
+		allocs = testing.AllocsPerRun(100, func() {
+			out, err := s.Select(0)
+			if err != nil || len(out) != 2 {
+				panic(fmt.Sprint(out, err))
+			}
+		})
+		assert.LessOrEqual(t, allocs, 1.0, "Select allocates more than its result")
+	})
+}
+
+func TestWakeup(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+
+		done := make(chan error)
+		go func() {
+			rs, err := s.Select(-1)
+			if err == nil && len(rs) != 0 {
+				err = fmt.Errorf("woken Select returned %v", rs)
+			}
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // let it block
+		require.NoError(t, s.Wakeup())
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Wakeup did not end a blocked Select")
+		}
+		// The waker's descriptor never shows.
+		assert.Equal(t, []int{a}, keysOf(s.GetMap()))
+	})
+}
+
+func TestWakeupBeforeSelectCoalesces(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		for range 3 {
+			require.NoError(t, s.Wakeup())
+		}
+		start := time.Now()
+		rs, err := s.Select(5 * time.Second)
+		require.NoError(t, err)
+		assert.Empty(t, rs)
+		assert.Less(t, time.Since(start), 2*time.Second, "a pending Wakeup did not end Select at once")
+
+		// The three wakeups were one: the next Select waits out its timeout.
+		start = time.Now()
+		rs, err = s.Select(100 * time.Millisecond)
+		require.NoError(t, err)
+		assert.Empty(t, rs)
+		assert.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
+	})
+}
+
+func TestWakeupWithReadyEvents(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		require.NoError(t, s.Wakeup())
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+	})
+}
+
+// blockedSelect starts a Select in another goroutine and returns a channel
+// with its outcome, after giving it time to block.
+type selectResult struct {
+	ready   []Ready
+	err     error
+	elapsed time.Duration
+}
+
+func blockedSelect(s Selector, timeout time.Duration) <-chan selectResult {
+	ch := make(chan selectResult, 1)
+	go func() {
+		start := time.Now()
+		rs, err := s.Select(timeout)
+		ch <- selectResult{rs, err, time.Since(start)}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	return ch
+}
+
+func await(t testing.TB, ch <-chan selectResult) selectResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("Select did not return")
+		return selectResult{}
+	}
+}
+
+func TestRegisterWhileSelectBlocked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		ch := blockedSelect(s, 10*time.Second)
+		_, err := s.Register(a, EVENT_WRITE, "late")
+		require.NoError(t, err)
+		r := await(t, ch)
+		require.NoError(t, r.err)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, checkReady(t, s, r.ready))
+		assert.Less(t, r.elapsed, 5*time.Second)
+	})
+}
+
+func TestModifyWhileSelectBlocked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil) // writable, not readable
+		require.NoError(t, err)
+		ch := blockedSelect(s, 10*time.Second)
+		_, err = s.Modify(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		r := await(t, ch)
+		require.NoError(t, r.err)
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, checkReady(t, s, r.ready))
+	})
+}
+
+func TestUnregisterWhileSelectBlocked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+		ch := blockedSelect(s, 300*time.Millisecond)
+		_, err = s.Unregister(a)
+		require.NoError(t, err)
+		writeEnd(t, b, []byte("too late")) // a is readable, but no longer registered
+		r := await(t, ch)
+		require.NoError(t, r.err)
+		assert.Empty(t, r.ready)
+		assert.GreaterOrEqual(t, r.elapsed, 300*time.Millisecond)
+	})
+}
+
+// A change of registrations wakes poll and select internally; that wake
+// must not end the caller's Select.
+func TestInternalWakeDoesNotEndSelect(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		ch := blockedSelect(s, 400*time.Millisecond)
+		_, err := s.Register(a, EVENT_READ, nil) // not ready
+		require.NoError(t, err)
+		r := await(t, ch)
+		require.NoError(t, r.err)
+		assert.Empty(t, r.ready)
+		assert.GreaterOrEqual(t, r.elapsed, 400*time.Millisecond)
+	})
+}
+
+func TestCloseWhileSelectBlocked(t *testing.T) {
+	for _, name := range backendsUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			s, err := New(name)
+			require.NoError(t, err)
+			ch := blockedSelect(s, -1)
+			start := time.Now()
+			require.NoError(t, s.Close())
+			r := await(t, ch)
+			require.ErrorIs(t, r.err, ErrClosed)
+			assert.Less(t, time.Since(start), 2*time.Second)
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	for _, name := range backendsUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			s, err := New(name)
+			require.NoError(t, err)
+			a, _ := socketPair(t)
+			_, err = s.Register(a, EVENT_READ, nil)
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+			require.NoError(t, s.Close(), "a second Close")
+
+			_, err = s.Register(a, EVENT_READ, nil)
+			assert.ErrorIs(t, err, ErrClosed)
+			_, err = s.Register(nil, 0, nil)
+			assert.ErrorIs(t, err, ErrClosed, "Close comes before validation")
+			_, err = s.Unregister(a)
+			assert.ErrorIs(t, err, ErrClosed)
+			_, err = s.Modify(a, EVENT_WRITE, nil)
+			assert.ErrorIs(t, err, ErrClosed)
+			_, err = s.GetKey(a)
+			assert.ErrorIs(t, err, ErrClosed)
+			_, err = s.Select(0)
+			assert.ErrorIs(t, err, ErrClosed)
+			_, err = s.SelectInto(nil, -1)
+			assert.ErrorIs(t, err, ErrClosed)
+			assert.ErrorIs(t, s.Wakeup(), ErrClosed)
+			assert.Nil(t, s.GetMap())
+			if f, ok := s.(interface{ Fileno() int }); ok {
+				assert.Equal(t, -1, f.Fileno())
+			}
+		})
+	}
+}
+
+func TestNoDescriptorLeak(t *testing.T) {
+	for _, name := range backendsUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			before := openFDs(t)
+			if before < 0 {
+				t.Skip("no /proc/self/fd or /dev/fd to count descriptors on this platform")
+			}
+			for range 20 {
+				s, err := New(name)
+				require.NoError(t, err)
+				a, b := socketPair(t)
+				_, err = s.Register(a, EVENT_READ|EVENT_WRITE, nil)
+				require.NoError(t, err)
+				_, err = s.Select(0)
+				require.NoError(t, err)
+				require.NoError(t, s.Wakeup())
+				require.NoError(t, s.Close())
+				closeEnd(t, a)
+				closeEnd(t, b)
+			}
+			assert.Equal(t, before, openFDs(t))
+		})
+	}
+}
+
+func TestGetMapIsASnapshot(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		m := s.GetMap()
+		require.NotNil(t, m)
+		assert.Empty(t, m)
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+		assert.Empty(t, m, "GetMap's map changed after it was returned")
+		m = s.GetMap()
+		delete(m, a)
+		_, err = s.GetKey(a)
+		require.NoError(t, err, "changing GetMap's map changed the selector")
+	})
+}
+
+func TestConcurrentUse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		const workers, rounds = 4, 100
+		stop := make(chan struct{})
+		selected := make(chan error, 1)
+		go func() {
+			buf := make([]Ready, 0, 64)
+			for {
+				out, err := s.SelectInto(buf[:0], 10*time.Millisecond)
+				if err != nil {
+					selected <- err
+					return
+				}
+				checkReady(t, s, out)
+				select {
+				case <-stop:
+					selected <- nil
+					return
+				default:
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			a, b := socketPair(t)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range rounds {
+					if _, err := s.Register(a, EVENT_READ|EVENT_WRITE, w); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := s.Modify(a, EVENT_WRITE, i); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := s.GetKey(a); err != nil {
+						errs <- err
+						return
+					}
+					_ = s.GetMap()
+					if i%10 == 0 {
+						if err := s.Wakeup(); err != nil {
+							errs <- err
+							return
+						}
+					}
+					if _, err := s.Unregister(a); err != nil {
+						errs <- err
+						return
+					}
+				}
+				_ = b
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		require.NoError(t, <-selected)
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Empty(t, s.GetMap())
+	})
+}
+
+func TestNewUnknownBackend(t *testing.T) {
+	_, err := New("nosuch")
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Contains(t, err.Error(), `"nosuch"`)
+}
+
+func TestBackendName(t *testing.T) {
+	for _, name := range Backends() {
+		s := newTestSelector(t, name)
+		assert.Equal(t, name, BackendName(s))
+	}
+	s, err := DefaultSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, Backends()[0], BackendName(s), "DefaultSelector is not the best backend")
+}
+
+// Unregister, Modify and GetKey find a registered object by identity once
+// its descriptor can no longer be read.
+func TestLookupByIdentityAfterClose(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		key, err := s.Register(ln, EVENT_READ, "listener")
+		require.NoError(t, err)
+		_, err = s.Register(ln, EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrAlreadyRegistered)
+		require.NoError(t, ln.Close())
+
+		_, err = s.Register(ln, EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrInvalidFileObj, "a closed listener has no descriptor")
+		got, err := s.GetKey(ln)
+		require.NoError(t, err)
+		assert.Equal(t, key, got)
+		got, err = s.Modify(ln, EVENT_READ, "renamed")
+		require.NoError(t, err)
+		assert.Equal(t, "renamed", got.Data)
+		got, err = s.Unregister(ln)
+		require.NoError(t, err)
+		assert.Equal(t, key.FD, got.FD)
+
+		_, err = s.Unregister(ln)
+		require.ErrorIs(t, err, ErrInvalidFileObj, "an unregistered closed object")
+		_, err = s.GetKey(uncomparable{0})
+		require.ErrorIs(t, err, ErrNotRegistered)
+	})
+}
+
+// The net types register through syscall.Conn, and a TCP round trip goes
+// through the selector.
+func TestTCPLoopback(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		_, err = s.Register(ln, EVENT_READ, "accept")
+		require.NoError(t, err)
+
+		client, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer client.Close()
+		rs, err := s.Select(5 * time.Second)
+		require.NoError(t, err)
+		require.Len(t, rs, 1)
+		assert.Equal(t, "accept", rs[0].Key.Data)
+		assert.Equal(t, EVENT_READ, rs[0].Mask)
+
+		conn, err := ln.Accept()
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = s.Unregister(ln)
+		require.NoError(t, err)
+		_, err = s.Register(conn, EVENT_READ, "conn")
+		require.NoError(t, err)
+		_, err = client.Write([]byte("hello"))
+		require.NoError(t, err)
+		rs, err = s.Select(5 * time.Second)
+		require.NoError(t, err)
+		require.Len(t, rs, 1)
+		assert.Equal(t, "conn", rs[0].Key.Data)
+		assert.Same(t, conn, rs[0].Key.FileObj.(net.Conn))
+	})
+}
