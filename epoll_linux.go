@@ -107,13 +107,12 @@ func (ep *epoll) remove(fd int, _ Events) error {
 	return err
 }
 
-func (ep *epoll) sync(keys *keyTable) bool {
-	// Room for every registered descriptor and the waker, so that one wait
-	// reports everything that is ready, as Python sizes its epoll.poll.
-	if need := len(keys.keys) + 1; len(ep.events) < need {
+// reserve sizes the buffer as Python sizes its epoll.poll: room for every
+// registered descriptor and the waker.
+func (ep *epoll) reserve(registered int) {
+	if need := registered + 1; len(ep.events) < need {
 		ep.events = make([]unix.EpollEvent, max(need, 2*len(ep.events)))
 	}
-	return false
 }
 
 func (ep *epoll) wait(timeout time.Duration) (int, error) {

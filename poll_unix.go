@@ -54,7 +54,7 @@ func (p *pollSet) add(int, Events) error            { p.stale = true; return nil
 func (p *pollSet) modify(int, Events, Events) error { p.stale = true; return nil }
 func (p *pollSet) remove(int, Events) error         { p.stale = true; return nil }
 
-func (p *pollSet) sync(keys *keyTable) bool {
+func (p *pollSet) sync(keys *keyTable) {
 	if p.stale {
 		p.fds = append(p.fds[:0], unix.PollFd{Fd: int32(p.waker.readFD()), Events: unix.POLLIN})
 		for _, k := range keys.keys {
@@ -62,8 +62,9 @@ func (p *pollSet) sync(keys *keyTable) bool {
 		}
 		p.stale = false
 	}
-	return true
 }
+
+func (p *pollSet) reserve(int) {}
 
 func (p *pollSet) wait(timeout time.Duration) (int, error) {
 	n, err := unix.Poll(p.fds, millis(timeout))

@@ -66,7 +66,7 @@ func (p *selectSet) add(fd int, _ Events) error {
 func (p *selectSet) modify(int, Events, Events) error { p.stale = true; return nil }
 func (p *selectSet) remove(int, Events) error         { p.stale = true; return nil }
 
-func (p *selectSet) sync(keys *keyTable) bool {
+func (p *selectSet) sync(keys *keyTable) {
 	if p.stale {
 		p.read.Zero()
 		p.write.Zero()
@@ -84,8 +84,9 @@ func (p *selectSet) sync(keys *keyTable) bool {
 		}
 		p.stale = false
 	}
-	return true
 }
+
+func (p *selectSet) reserve(int) {}
 
 func (p *selectSet) wait(timeout time.Duration) (int, error) {
 	p.rready, p.wready = p.read, p.write

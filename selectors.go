@@ -173,9 +173,9 @@ type Selector interface {
 // the rest (keys, validation, deadlines, waking and closing).
 //
 // The selector calls add, modify, remove and wake with its mutex held, and
-// sync, wait and ready from the one goroutine in Select, sync and ready with
-// the mutex held too and wait without it. close comes once, after the last
-// wait has returned.
+// reserve, wait and ready from the one goroutine in Select, ready with the
+// mutex held too and reserve and wait without it. close comes once, after
+// the last wait has returned.
 type poller interface {
 	// add starts watching fd, which is not registered, for events.
 	add(fd int, events Events) error
@@ -184,10 +184,9 @@ type poller interface {
 	// remove stops watching fd; a descriptor closed since it was added is
 	// no error.
 	remove(fd int, events Events) error
-	// sync prepares the next wait after changes to keys (poll and select
-	// copy their sets here), and reports whether changes made while a wait
-	// is blocked need a wake to reach it.
-	sync(keys *keyTable) (wakeOnChange bool)
+	// reserve makes room for the events of registered descriptors (and the
+	// waker) in the next wait, so that one wait reports all that is ready.
+	reserve(registered int)
 	// wait blocks until the kernel reports events, the waker is woken, or
 	// timeout passes (negative: no limit; never more than maxWait), and
 	// returns how many kernel events it holds. An interrupted wait returns
@@ -205,6 +204,15 @@ type poller interface {
 	close() error
 }
 
+// rebuilder is a poller that hands the kernel its whole set at every wait
+// (poll, select): it rebuilds the set from the keys, with the selector's
+// mutex held, before a wait that follows a change, and a change made while
+// it waits wakes it to rebuild.
+type rebuilder interface {
+	poller
+	sync(keys *keyTable)
+}
+
 // maxWait bounds one wait in the kernel; Select waits again for what
 // remains. It keeps every backend's timeout argument in range (milliseconds
 // in an int32, a 32-bit timeval, Darwin's kevent).
@@ -212,23 +220,25 @@ const maxWait = 24 * time.Hour
 
 // selector is the portable core that every backend embeds.
 type selector struct {
-	name string // the backend's, for BackendName
-	p    poller
+	name string    // the backend's, for BackendName
+	p    poller    // the backend
+	r    rebuilder // p, if it rebuilds its set at each wait; else nil
 
 	// selecting serializes Select, and Close waits on it so that the
 	// poller's descriptors are closed only once no wait can use them.
 	selecting sync.Mutex
 
-	mu       sync.Mutex // guards keys, waiting and the poller's registrations
-	keys     keyTable
-	waiting  bool        // a Select is between sync and ready
-	wakeSync bool        // changes must wake a waiting Select (poll, select)
-	closed   atomic.Bool // set once, under mu
-	woken    atomic.Bool // Wakeup was called and no Select has returned for it
+	mu         sync.Mutex // guards keys, waiting and the poller's registrations
+	keys       keyTable
+	registered atomic.Int32 // len(keys.keys), for reserve outside mu
+	waiting    bool         // a rebuilder's Select is between sync and ready
+	closed     atomic.Bool  // set once, under mu
+	woken      atomic.Bool  // Wakeup was called and no Select has returned for it
 }
 
 func newSelector(name string, p poller) selector {
-	return selector{name: name, p: p}
+	r, _ := p.(rebuilder)
+	return selector{name: name, p: p, r: r}
 }
 
 func (s *selector) backendName() string { return s.name }
@@ -246,9 +256,11 @@ func closedError(op string) error {
 	return fmt.Errorf("%w: %s", ErrClosed, op)
 }
 
-// changed wakes a Select blocked on a set that no longer matches the keys.
+// changed records a change of the keys, and wakes a rebuilder's Select
+// blocked on a set that no longer matches them.
 func (s *selector) changed() {
-	if s.waiting && s.wakeSync {
+	s.registered.Store(int32(len(s.keys.keys)))
+	if s.waiting {
 		// The wake only makes the wait look at the keys again; an error
 		// here would leave it on the old set, as with a lost wakeup, and
 		// there is nothing the caller of Register could do about it.
@@ -381,14 +393,17 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 	defer s.selecting.Unlock()
 	dl := newDeadline(timeout)
 	for {
-		s.mu.Lock()
 		if s.closed.Load() {
-			s.mu.Unlock()
 			return dst, closedError("select")
 		}
-		s.wakeSync = s.p.sync(&s.keys)
-		s.waiting = true
-		s.mu.Unlock()
+		if s.r != nil {
+			s.mu.Lock()
+			s.r.sync(&s.keys)
+			s.waiting = true
+			s.mu.Unlock()
+		} else {
+			s.p.reserve(int(s.registered.Load()))
+		}
 
 		n, err := s.p.wait(dl.remaining())
 
@@ -441,12 +456,11 @@ func (s *selector) Close() error {
 		return nil
 	}
 	s.closed.Store(true)
-	var wakeErr error
-	if s.waiting {
-		// The Select blocked in another goroutine sees closed once woken.
-		wakeErr = s.p.wake()
-	}
+	// A Select blocked in another goroutine sees closed once woken. Only a
+	// rebuilder's records that it waits, so wake whether or not one does.
+	wakeErr := s.p.wake()
 	s.keys = keyTable{}
+	s.registered.Store(0)
 	s.mu.Unlock()
 
 	// Wait for that Select to leave before closing the descriptors it
