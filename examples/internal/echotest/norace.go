@@ -1,0 +1,5 @@
+//go:build !race
+
+package echotest
+
+const raceEnabled = false
