@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -317,7 +316,7 @@ func TestUnknownBackend(t *testing.T) {
 		}
 	}
 	for _, b := range missing {
-		cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-selector", b)
+		cmd := echotest.Command(bin, "-addr", "127.0.0.1:0", "-selector", b)
 		out, err := cmd.CombinedOutput()
 		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
 			t.Errorf("-selector %s: %v, want exit code 2; output %q", b, err, out)
@@ -330,7 +329,7 @@ func TestUnknownBackend(t *testing.T) {
 
 func TestAddrInUse(t *testing.T) {
 	s := echotest.StartServer(t)
-	cmd := exec.Command(echotest.Binary(t, echotest.ServerPkg), "-addr", s.Addr)
+	cmd := echotest.Command(echotest.Binary(t, echotest.ServerPkg), "-addr", s.Addr)
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), s.Addr) {
 		t.Fatalf("a second server on %s: %v, output %q; want exit code 1 and why", s.Addr, err, out)

@@ -89,6 +89,17 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// Command is exec.Command for a binary that Binary built. With the race
+// detector it makes the binary exit at once when it is done (the detector
+// waits a second by default) and fail at the first race.
+func Command(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	if raceEnabled {
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0 halt_on_error=1 "+os.Getenv("GORACE"))
+	}
+	return cmd
+}
+
 // NeedTool returns the path of a tool a test runs, such as nc. A missing
 // tool skips the test, except in CI (CI=true), where it fails it.
 func NeedTool(t testing.TB, name string) string {
@@ -126,7 +137,7 @@ func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin := Binary(t, ServerPkg)
 	s := &Server{exited: make(chan struct{})}
-	s.Cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	s.Cmd = Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	s.Cmd.Stderr = &s.stderr
 	stdout, err := s.Cmd.StdoutPipe()
 	if err != nil {
@@ -161,6 +172,9 @@ func StartServer(t testing.TB, args ...string) *Server {
 	t.Cleanup(func() {
 		s.Cmd.Process.Kill()
 		<-s.exited
+		if strings.Contains(s.stderr.String(), "DATA RACE") {
+			t.Error("the server has a data race")
+		}
 		if t.Failed() {
 			t.Logf("server %v: %v\nstderr: %s\nlast stdout lines:\n%s",
 				s.Cmd.Args, s.err, s.stderr.String(), strings.Join(lastN(s.Lines(), 30), "\n"))
