@@ -1,0 +1,158 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed08bc25bd/selectors/examples/internal/echotest"
+)
+
+func TestMain(m *testing.M) {
+	echotest.Main(m)
+}
+
+// client runs echo-client against addr with stdin and returns its stdout,
+// stderr and exit code.
+func client(t *testing.T, addr string, stdin []byte) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := echotest.Command(echotest.Binary(t, echotest.ClientPkg), "-addr", addr)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(echotest.Timeout, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	err := cmd.Wait()
+	if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+func TestHello(t *testing.T) {
+	s := echotest.StartServer(t)
+	out, errOut, code := client(t, s.Addr, []byte("hello\n"))
+	if out != "hello\n" || code != 0 {
+		t.Fatalf("printf 'hello\\n' | echo-client: stdout %q, stderr %q, exit %d", out, errOut, code)
+	}
+}
+
+func TestThousandLinesWithAMiBLine(t *testing.T) {
+	s := echotest.StartServer(t)
+	in := bytes.Join(echotest.Lines(1000, 700, 1<<20), nil)
+	out, errOut, code := client(t, s.Addr, in)
+	if code != 0 || out != string(in) {
+		t.Fatalf("exit %d, stderr %q; stdout is %d bytes, want the %d bytes sent", code, errOut, len(out), len(in))
+	}
+}
+
+func TestUpperServer(t *testing.T) {
+	s := echotest.StartServer(t, "-upper")
+	out, errOut, code := client(t, s.Addr, []byte("hello\nWorld 42\n"))
+	if out != "HELLO\nWORLD 42\n" || code != 0 {
+		t.Fatalf("stdout %q, stderr %q, exit %d", out, errOut, code)
+	}
+}
+
+// TestLineEnds: empty lines are not sent, a last line without a newline is,
+// and a CRLF ends a line as a LF does.
+func TestLineEnds(t *testing.T) {
+	s := echotest.StartServer(t)
+	out, errOut, code := client(t, s.Addr, []byte("one\n\n\r\ntwo\r\nthree"))
+	if out != "one\ntwo\nthree\n" || code != 0 {
+		t.Fatalf("stdout %q, stderr %q, exit %d", out, errOut, code)
+	}
+	if n := s.Count("connected "); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// fakeServer accepts one connection and hands it to serve.
+func fakeServer(t *testing.T, serve func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(echotest.Timeout))
+		serve(c.(*net.TCPConn))
+	}()
+	return ln.Addr().String()
+}
+
+// TestReplyInPieces: a reply that comes in several reads is read to its
+// newline.
+func TestReplyInPieces(t *testing.T) {
+	addr := fakeServer(t, func(c *net.TCPConn) {
+		r := bufio.NewReader(c)
+		for range 2 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			for _, piece := range []string{line[:1], line[1:3], line[3:]} {
+				c.Write([]byte(piece))
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	out, errOut, code := client(t, addr, []byte("abcdef\nsecond line\n"))
+	if out != "abcdef\nsecond line\n" || code != 0 {
+		t.Fatalf("stdout %q, stderr %q, exit %d", out, errOut, code)
+	}
+}
+
+func TestServerCloses(t *testing.T) {
+	addr := fakeServer(t, func(c *net.TCPConn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("half a rep"))
+	})
+	out, errOut, code := client(t, addr, []byte("hello\nagain\n"))
+	if code != 1 || !strings.Contains(errOut, "server closed the connection") {
+		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
+	}
+}
+
+func TestServerResets(t *testing.T) {
+	addr := fakeServer(t, func(c *net.TCPConn) {
+		bufio.NewReader(c).ReadString('\n')
+		c.SetLinger(0)
+	})
+	out, errOut, code := client(t, addr, []byte("hello\n"))
+	if code != 1 || errOut == "" {
+		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
+	}
+	t.Logf("stderr: %s", errOut)
+}
+
+func TestNoServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	out, errOut, code := client(t, addr, []byte("hello\n"))
+	if code != 1 || errOut == "" {
+		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
+	}
+}
