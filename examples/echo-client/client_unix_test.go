@@ -56,13 +56,7 @@ func TestPythonServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	start(t, cmd)
 	portLine, err := bufio.NewReader(stdout).ReadString('\n')
 	port, perr := strconv.Atoi(strings.TrimSpace(portLine))
 	if err != nil || perr != nil {
@@ -97,13 +91,7 @@ func TestNetcatServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	start(t, cmd)
 	served := make(chan error, 1)
 	go func() {
 		line, err := bufio.NewReader(fromClient).ReadString('\n')
@@ -133,4 +121,16 @@ func TestNetcatServer(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// start starts cmd, to be killed when the test ends.
+func start(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 }
