@@ -50,6 +50,9 @@ func DefaultSelector() (Selector, error) {
 		}
 		errs = append(errs, err)
 	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("selectors: no backend: %w on this platform", errors.ErrUnsupported)
+	}
 	return nil, errors.Join(errs...)
 }
 

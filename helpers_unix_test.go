@@ -16,10 +16,12 @@ import (
 // closed them first with closeEnd.
 func socketPair(t testing.TB) (a, b int) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	require.NoError(t, err)
 	for _, fd := range fds {
 		trackEnd(t, fd)
+		unix.CloseOnExec(fd)
+		require.NoError(t, unix.SetNonblock(fd, true))
 	}
 	return fds[0], fds[1]
 }

@@ -39,15 +39,18 @@ type pollSet struct {
 	stale bool
 }
 
-func toPoll(events Events) int16 {
-	var e int16
+// pollFD returns the pollfd record that watches fd for events. The
+// field's type differs between platforms (int16, uint16 on AIX), so the
+// bits go in as untyped constants.
+func pollFD(fd int, events Events) unix.PollFd {
+	pfd := unix.PollFd{Fd: int32(fd)}
 	if events&EVENT_READ != 0 {
-		e |= unix.POLLIN
+		pfd.Events |= unix.POLLIN
 	}
 	if events&EVENT_WRITE != 0 {
-		e |= unix.POLLOUT
+		pfd.Events |= unix.POLLOUT
 	}
-	return e
+	return pfd
 }
 
 func (p *pollSet) add(int, Events) error            { p.stale = true; return nil }
@@ -56,9 +59,9 @@ func (p *pollSet) remove(int, Events) error         { p.stale = true; return nil
 
 func (p *pollSet) sync(keys *keyTable) {
 	if p.stale {
-		p.fds = append(p.fds[:0], unix.PollFd{Fd: int32(p.waker.readFD()), Events: unix.POLLIN})
+		p.fds = append(p.fds[:0], pollFD(p.waker.readFD(), EVENT_READ))
 		for _, k := range keys.keys {
-			p.fds = append(p.fds, unix.PollFd{Fd: int32(k.FD), Events: toPoll(k.Events)})
+			p.fds = append(p.fds, pollFD(k.FD, k.Events))
 		}
 		p.stale = false
 	}
