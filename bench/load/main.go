@@ -1,0 +1,297 @@
+// Command load drives an echo server with ping-pong traffic and measures
+// it: -conns connections each send a -size byte message, read the whole
+// echo, check every byte, and go again. After -warmup it counts round trips
+// and their latency for -duration, and reads the server's CPU time from
+// /proc before and after that window.
+//
+// It prints one JSON object on one line (see result) and exits 0, or
+// prints the error to stderr and exits 1: a wrong byte, a connection that
+// fails or closes, or a server that stops answering for -grace.
+//
+// Usage:
+//
+//	load -addr 127.0.0.1:PORT -pid PID [-conns 50] [-size 64] [-warmup 1s] [-duration 3s]
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Phases of a run, in order: only round trips that end while measuring
+// are counted.
+const (
+	warming int32 = iota
+	measuring
+	stopping
+)
+
+// result is the output line.
+type result struct {
+	Server     string  `json:"server"`
+	Scenario   string  `json:"scenario"`
+	Round      int     `json:"round"`
+	Conns      int     `json:"conns"`
+	Size       int     `json:"size"`
+	Seconds    float64 `json:"seconds"`     // the measured window
+	RoundTrips int64   `json:"round_trips"` // completed and checked in it
+	RTPerSec   float64 `json:"rt_per_s"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	MaxUs      float64 `json:"max_us"`
+
+	// The server's CPU time in the window: user and system from
+	// /proc/PID/stat in clock ticks, and the time on CPU from the
+	// scheduler (/proc/PID/task/*/schedstat) in nanoseconds, which is
+	// finer but does not split user from system.
+	UserTicks   int64   `json:"user_ticks"`
+	SysTicks    int64   `json:"sys_ticks"`
+	ClockTick   int64   `json:"clk_tck"`
+	SchedNs     int64   `json:"sched_ns"`
+	UserUsPerRT float64 `json:"user_us_per_rt"`
+	SysUsPerRT  float64 `json:"sys_us_per_rt"`
+	TotUsPerRT  float64 `json:"total_us_per_rt"`
+	SchedUsRT   float64 `json:"sched_us_per_rt"`
+	ServerComm  string  `json:"server_comm"`
+	ServerPID   int     `json:"server_pid"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "", "the echo server's `host:port` (loopback only)")
+	pid := flag.Int("pid", 0, "the server's process `id`, for its CPU time")
+	conns := flag.Int("conns", 50, "connections")
+	size := flag.Int("size", 64, "message size in bytes")
+	warmup := flag.Duration("warmup", time.Second, "traffic before measuring")
+	duration := flag.Duration("duration", 3*time.Second, "the measured window")
+	grace := flag.Duration("grace", 5*time.Second, "how long a round trip may take before the run fails")
+	name := flag.String("server", "", "the server's name, copied to the output")
+	scenario := flag.String("scenario", "", "the scenario's name, copied to the output")
+	round := flag.Int("round", 0, "the round number, copied to the output")
+	flag.Parse()
+
+	if err := checkFlags(*addr, *pid, *conns, *size, *warmup, *duration, *grace); err != nil {
+		return err
+	}
+	// Everything below is bounded by the deadlines set on the
+	// connections; this is the bound if something else hangs.
+	limit := 10*time.Second + time.Duration(*conns)*(*grace) + *warmup + *duration + *grace
+	time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "load: gave up after %v\n", limit)
+		os.Exit(1)
+	})
+
+	clients, err := dialAll(*addr, *conns, *size, *grace)
+	defer func() {
+		for _, c := range clients {
+			c.conn.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	var phase atomic.Int32
+	// A connection that stops is an error, so no deadline is reached in
+	// a good run; a server that stops answering fails it after grace.
+	end := time.Now().Add(*warmup + *duration + *grace)
+	errc := make(chan error, len(clients))
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		c.conn.SetDeadline(end)
+		wg.Go(func() { errc <- c.pingPong(&phase) })
+	}
+
+	failed := func() error {
+		select {
+		case err := <-errc:
+			if err != nil {
+				return err
+			}
+		default:
+		}
+		return nil
+	}
+	time.Sleep(*warmup)
+	if err := failed(); err != nil {
+		phase.Store(stopping)
+		return err
+	}
+	cpu0, err := readCPU(*pid)
+	if err != nil {
+		phase.Store(stopping)
+		return err
+	}
+	start := time.Now()
+	phase.Store(measuring)
+	time.Sleep(*duration)
+	phase.Store(stopping)
+	elapsed := time.Since(start)
+	cpu1, err := readCPU(*pid)
+	if err != nil {
+		return err
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+
+	var hist histogram
+	var rts int64
+	for _, c := range clients {
+		hist.add(&c.hist)
+		rts += c.roundTrips
+	}
+	if rts == 0 {
+		return errors.New("no round trip completed in the measured window")
+	}
+	r := result{
+		Server:     *name,
+		Scenario:   *scenario,
+		Round:      *round,
+		Conns:      *conns,
+		Size:       *size,
+		Seconds:    elapsed.Seconds(),
+		RoundTrips: rts,
+		RTPerSec:   float64(rts) / elapsed.Seconds(),
+		P50us:      hist.quantile(0.50) / 1e3,
+		P99us:      hist.quantile(0.99) / 1e3,
+		MaxUs:      hist.quantile(1) / 1e3,
+		UserTicks:  cpu1.user - cpu0.user,
+		SysTicks:   cpu1.sys - cpu0.sys,
+		ClockTick:  clockTick,
+		SchedNs:    cpu1.schedNs - cpu0.schedNs,
+		ServerComm: cpu1.comm,
+		ServerPID:  *pid,
+	}
+	usPerTick := 1e6 / float64(clockTick)
+	r.UserUsPerRT = float64(r.UserTicks) * usPerTick / float64(rts)
+	r.SysUsPerRT = float64(r.SysTicks) * usPerTick / float64(rts)
+	r.TotUsPerRT = r.UserUsPerRT + r.SysUsPerRT
+	r.SchedUsRT = float64(r.SchedNs) / 1e3 / float64(rts)
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(line))
+	return nil
+}
+
+func checkFlags(addr string, pid, conns, size int, warmup, duration, grace time.Duration) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	// Loopback only: this tool sends as fast as it can.
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("-addr %q: only a loopback address is allowed", addr)
+	}
+	switch {
+	case pid <= 0:
+		return errors.New("-pid: the server's process id is required")
+	case conns < 1 || conns > 10000:
+		return fmt.Errorf("-conns %d: want 1 to 10000", conns)
+	case size < 1 || size > 16<<20:
+		return fmt.Errorf("-size %d: want 1 to 16 MiB", size)
+	case warmup < 0 || warmup > time.Minute:
+		return fmt.Errorf("-warmup %v: want 0 to 1m", warmup)
+	case duration < 100*time.Millisecond || duration > 10*time.Minute:
+		return fmt.Errorf("-duration %v: want 100ms to 10m", duration)
+	case grace < 100*time.Millisecond || grace > time.Minute:
+		return fmt.Errorf("-grace %v: want 100ms to 1m", grace)
+	}
+	return nil
+}
+
+// client is one connection and what it measured.
+type client struct {
+	id         int
+	conn       net.Conn
+	pattern    []byte // messages are windows of it, a different one each time
+	reply      []byte
+	hist       histogram
+	roundTrips int64
+}
+
+// dialAll opens n connections one after another, each within timeout.
+func dialAll(addr string, n, size int, timeout time.Duration) ([]*client, error) {
+	clients := make([]*client, 0, n)
+	d := net.Dialer{Timeout: timeout}
+	for i := range n {
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			return clients, fmt.Errorf("connection %d of %d: %w", i+1, n, err)
+		}
+		c := &client{
+			id:      i,
+			conn:    conn,
+			pattern: make([]byte, size+patternSlack),
+			reply:   make([]byte, size),
+		}
+		rng := rand.NewChaCha8([32]byte{byte(i), byte(i >> 8), byte(size), byte(size >> 8)})
+		rng.Read(c.pattern)
+		clients = append(clients, c)
+	}
+	return clients, nil
+}
+
+// patternSlack is how many different messages a connection cycles
+// through: a prime, so that an echo of an older message cannot pass.
+const patternSlack = 251
+
+// pingPong runs round trips until the phase is stopping, counting those
+// that end while measuring.
+func (c *client) pingPong(phase *atomic.Int32) error {
+	for i := 0; ; i++ {
+		if phase.Load() == stopping {
+			return nil
+		}
+		off := i % patternSlack
+		msg := c.pattern[off : off+len(c.reply)]
+		t0 := time.Now()
+		if _, err := c.conn.Write(msg); err != nil {
+			return fmt.Errorf("connection %d, message %d: write: %w", c.id, i, err)
+		}
+		if _, err := io.ReadFull(c.conn, c.reply); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				err = errors.New("the server closed the connection")
+			}
+			return fmt.Errorf("connection %d, message %d: read: %w", c.id, i, err)
+		}
+		took := time.Since(t0)
+		if !bytes.Equal(c.reply, msg) {
+			at := 0
+			for at < len(msg) && c.reply[at] == msg[at] {
+				at++
+			}
+			return fmt.Errorf("connection %d, message %d: byte %d of %d is %#02x, want %#02x",
+				c.id, i, at, len(msg), c.reply[at], msg[at])
+		}
+		// Counted when it ends while measuring, as the server's CPU
+		// time is: at each edge of the window as many round trips are
+		// cut in two, and those counted make up for those that are not.
+		if phase.Load() == measuring {
+			c.roundTrips++
+			c.hist.record(took)
+		}
+	}
+}
