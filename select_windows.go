@@ -1,0 +1,203 @@
+package selectors
+
+import (
+	"fmt"
+	"math"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+func init() {
+	backends[bySelect] = backend{"select", func() (Selector, error) { return asSelector(NewSelectSelector()) }}
+}
+
+// SelectSelector is a Selector over Winsock's select, the only backend on
+// Windows. It takes sockets only (SOCKET handles, and the net package's
+// TCP and UDP connections and listeners) and refuses any other handle,
+// such as a file or a pipe, at Register with ErrInvalidFileObj. It has no
+// fixed limit on the number of sockets: its sets are sized to what is
+// registered. Each Select costs time in proportion to the number of
+// sockets registered. A socket closed while registered makes Select fail
+// with WSAENOTSOCK until it is unregistered.
+//
+// As in Python, a socket registered for EVENT_WRITE is also watched for
+// Winsock's exceptional conditions, where a failed non-blocking connect
+// shows, and those are reported as EVENT_WRITE.
+type SelectSelector struct {
+	selector
+}
+
+// NewSelectSelector returns a SelectSelector, or an error wrapping
+// Winsock's when its waker cannot be created.
+func NewSelectSelector() (*SelectSelector, error) {
+	if err := procSelect.Find(); err != nil {
+		return nil, fmt.Errorf("selectors: %w", err)
+	}
+	w, err := newWaker()
+	if err != nil {
+		return nil, err
+	}
+	return &SelectSelector{newSelector("select", &selectSet{waker: w, stale: true})}, nil
+}
+
+// soType is SO_TYPE, which golang.org/x/sys/windows lacks.
+const soType = 0x1008
+
+// fdSet is a Winsock fd_set sized to its handles: a u_int count, padded
+// to a SOCKET's size, then that many SOCKETs. Winsock reads as many
+// handles as the count says, whatever the FD_SETSIZE it was compiled
+// with, so a set has no fixed limit. select overwrites the count and the
+// handles with those that are ready.
+type fdSet []uintptr
+
+func (s *fdSet) reset() { *s = append((*s)[:0], 0) }
+
+func (s *fdSet) add(fd int) {
+	*s = append(*s, uintptr(fd))
+	(*s)[0]++
+}
+
+// handles returns the handles in the set: after select, those ready.
+func (s fdSet) handles() []uintptr {
+	if len(s) == 0 {
+		return nil
+	}
+	return s[1 : 1+uint32(s[0])] // the count is a u_int; select writes only that
+}
+
+// ptr returns the set as an fd_set pointer, or nil for an empty set,
+// which Winsock takes as no set.
+func (s fdSet) ptr() unsafe.Pointer {
+	if len(s) < 2 {
+		return nil
+	}
+	return unsafe.Pointer(&s[0])
+}
+
+// selectSet is the poller of SelectSelector. Like the Unix one it
+// rebuilds its sets from the keys when they changed, and wait works on
+// copies, since select overwrites the sets it is given.
+type selectSet struct {
+	waker                  waker
+	read, write            fdSet    // what is registered; write is the except set too
+	rready, wready, xready fdSet    // what the last wait reported
+	marks                  []Events // by index in the keys: what ready found
+	stale                  bool
+}
+
+func (p *selectSet) add(fd int, _ Events) error {
+	// select refuses a set with any handle that is not a socket, so such
+	// a handle is refused here rather than failing every Select after.
+	if _, err := windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, soType); err != nil {
+		return fmt.Errorf("%w: handle %d is not a socket: %w", ErrInvalidFileObj, fd, err)
+	}
+	p.stale = true
+	return nil
+}
+
+func (p *selectSet) modify(int, Events, Events) error { p.stale = true; return nil }
+func (p *selectSet) remove(int, Events) error         { p.stale = true; return nil }
+
+func (p *selectSet) sync(keys *keyTable) {
+	if p.stale {
+		p.read.reset()
+		p.write.reset()
+		// The waker keeps the read set from being empty: Winsock refuses
+		// a select with three empty sets, where Unix would just sleep.
+		p.read.add(p.waker.readFD())
+		for _, k := range keys.keys {
+			if k.Events&EVENT_READ != 0 {
+				p.read.add(k.FD)
+			}
+			if k.Events&EVENT_WRITE != 0 {
+				p.write.add(k.FD)
+			}
+		}
+		p.stale = false
+	}
+}
+
+func (p *selectSet) reserve(int) {}
+
+// maxTimeval is the longest wait a timeval holds: its tv_sec is a 32-bit
+// long on Windows.
+const maxTimeval = math.MaxInt32 * time.Second
+
+func (p *selectSet) wait(timeout time.Duration) (int, error) {
+	p.rready = append(p.rready[:0], p.read...)
+	p.wready = append(p.wready[:0], p.write...)
+	p.xready = append(p.xready[:0], p.write...)
+	var tv *windows.Timeval
+	if timeout >= 0 {
+		us := (min(timeout, maxTimeval) + time.Microsecond - 1) / time.Microsecond // rounded up
+		tv = &windows.Timeval{Sec: int32(us / 1e6), Usec: int32(us % 1e6)}
+	}
+	// The first argument, nfds, is ignored by Winsock.
+	r, _, errno := syscall.SyscallN(procSelect.Addr(), 0,
+		uintptr(p.rready.ptr()), uintptr(p.wready.ptr()), uintptr(p.xready.ptr()), uintptr(unsafe.Pointer(tv)))
+	// select returns an int: on amd64 the upper half of r is not its.
+	n := int32(r)
+	if n == -1 { // SOCKET_ERROR; WSAGetLastError is GetLastError, which errno holds
+		if errno == windows.WSAEINTR {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("selectors: select: %w", errno)
+	}
+	return int(n), nil
+}
+
+func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	if n == 0 {
+		return dst, false
+	}
+	if cap(p.marks) < len(keys.keys) {
+		p.marks = make([]Events, len(keys.keys))
+	}
+	p.marks = p.marks[:len(keys.keys)]
+	woken := false
+	wfd := uintptr(p.waker.readFD())
+	for _, h := range p.rready.handles() {
+		if h == wfd {
+			woken = true
+			continue
+		}
+		p.mark(keys, h, EVENT_READ)
+	}
+	for _, h := range p.wready.handles() {
+		p.mark(keys, h, EVENT_WRITE)
+	}
+	for _, h := range p.xready.handles() {
+		p.mark(keys, h, EVENT_WRITE)
+	}
+	for i, m := range p.marks {
+		if m == 0 {
+			continue
+		}
+		p.marks[i] = 0
+		k := &keys.keys[i]
+		if m &= k.Events; m != 0 {
+			dst = append(dst, Ready{Key: *k, Mask: m})
+		}
+	}
+	if woken {
+		p.waker.drain()
+	}
+	return dst, woken
+}
+
+// mark records that the handle h is ready for ev, if it is still
+// registered: the keys may have changed since the wait.
+func (p *selectSet) mark(keys *keyTable, h uintptr, ev Events) {
+	if keys.get(int(h)) != nil {
+		p.marks[keys.indexOf(int(h))-1] |= ev
+	}
+}
+
+func (p *selectSet) wake() error { return p.waker.wake() }
+
+func (p *selectSet) owns(fd int) bool { return p.waker.owns(fd) }
+
+func (p *selectSet) close() error { return p.waker.close() }
