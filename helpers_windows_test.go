@@ -1,0 +1,104 @@
+package selectors
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/windows"
+)
+
+// socketPair returns the two ends of a connected, non-blocking loopback
+// TCP connection, as SOCKET handles; both are closed at the end of the
+// test unless the test closed them first with closeEnd.
+func socketPair(t testing.TB) (a, b int) {
+	t.Helper()
+	sa, sb, err := loopbackPair()
+	require.NoError(t, err)
+	trackEnd(t, int(sa))
+	trackEnd(t, int(sb))
+	return int(sa), int(sb)
+}
+
+// trackEnd closes s at the end of the test unless closeEnd did first.
+func trackEnd(t testing.TB, s int) {
+	closed := false
+	endsClosed[s] = &closed
+	t.Cleanup(func() {
+		if !closed {
+			windows.Closesocket(windows.Handle(s))
+		}
+	})
+}
+
+// endsClosed records which tracked sockets a test closed itself. Tests
+// that use it do not run in parallel.
+var endsClosed = map[int]*bool{}
+
+// closeEnd closes one end now.
+func closeEnd(t testing.TB, s int) {
+	t.Helper()
+	require.NoError(t, windows.Closesocket(windows.Handle(s)))
+	if c := endsClosed[s]; c != nil {
+		*c = true
+		delete(endsClosed, s)
+	}
+}
+
+// send writes what fits of p to s without blocking.
+func send(s int, p []byte) (int, error) {
+	buf := windows.WSABuf{Len: uint32(len(p)), Buf: &p[0]}
+	var n uint32
+	err := windows.WSASend(windows.Handle(s), &buf, 1, &n, 0, nil, nil)
+	return int(n), err
+}
+
+// writeEnd writes p to s, all of it, and fails the test otherwise.
+func writeEnd(t testing.TB, s int, p []byte) {
+	t.Helper()
+	n, err := send(s, p)
+	require.NoError(t, err)
+	require.Equal(t, len(p), n)
+}
+
+// readEnd reads what is there, up to max bytes, without blocking.
+func readEnd(t testing.TB, s int, max int) []byte {
+	t.Helper()
+	p := make([]byte, max)
+	buf := windows.WSABuf{Len: uint32(max), Buf: &p[0]}
+	var n, flags uint32
+	err := windows.WSARecv(windows.Handle(s), &buf, 1, &n, &flags, nil, nil)
+	if errors.Is(err, windows.WSAEWOULDBLOCK) {
+		return nil
+	}
+	require.NoError(t, err)
+	return p[:n]
+}
+
+// fillEnd writes to s until its buffers are full, so that it is no
+// longer writable.
+func fillEnd(t testing.TB, s int) {
+	t.Helper()
+	chunk := make([]byte, 64<<10)
+	for {
+		_, err := send(s, chunk)
+		if errors.Is(err, windows.WSAEWOULDBLOCK) {
+			return
+		}
+		require.NoError(t, err)
+	}
+}
+
+// drainEnd reads s until nothing is left.
+func drainEnd(t testing.TB, s int) {
+	t.Helper()
+	for len(readEnd(t, s, 64<<10)) > 0 {
+	}
+}
+
+// openFDs returns -1: Windows has no /proc/self/fd or /dev/fd to count
+// the process's descriptors.
+func openFDs(t testing.TB) int {
+	t.Helper()
+	return -1
+}

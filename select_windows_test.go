@@ -1,0 +1,156 @@
+package selectors
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/windows"
+)
+
+// Winsock's select takes sockets only: files and pipes are refused at
+// Register, not by every Select after.
+func TestSelectRefusesNonSockets(t *testing.T) {
+	s := newTestSelector(t, "select")
+	f, err := os.Open(os.Args[0]) // a file that needs no removing afterwards
+	require.NoError(t, err)
+	defer f.Close()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	for _, obj := range []any{f, r, w, f.Fd()} {
+		_, err := s.Register(obj, EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrInvalidFileObj, "%T", obj)
+		assert.Contains(t, err.Error(), "not a socket")
+	}
+	assert.Empty(t, s.GetMap())
+	_, err = s.Select(0)
+	require.NoError(t, err)
+}
+
+// FD_SETSIZE is 64 on Windows; the sets are sized to what is registered.
+func TestSelectBeyondFDSetSize(t *testing.T) {
+	s := newTestSelector(t, "select")
+	want := map[int]Events{}
+	for range 200 {
+		a, b := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+		writeEnd(t, b, []byte("x"))
+		want[a] = EVENT_READ
+	}
+	waitFor(t, s, want)
+}
+
+// A failed non-blocking connect shows in Winsock's except set only:
+// writers are watched there and it is reported as EVENT_WRITE.
+func TestSelectFailedConnect(t *testing.T) {
+	s := newTestSelector(t, "select")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close()) // nothing listens there now
+
+	c, err := tcpSocket()
+	require.NoError(t, err)
+	trackEnd(t, int(c))
+	require.NoError(t, setNonblock(c))
+	err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+	require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
+
+	_, err = s.Register(int(c), EVENT_WRITE, nil)
+	require.NoError(t, err)
+	waitFor(t, s, map[int]Events{int(c): EVENT_WRITE})
+	soErr, err := windows.GetsockoptInt(c, windows.SOL_SOCKET, 0x1007) // SO_ERROR
+	require.NoError(t, err)
+	assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
+}
+
+// A socket closed while registered makes Select fail, as EBADF does on
+// Unix, until it is unregistered.
+func TestSelectSocketClosedWhileRegistered(t *testing.T) {
+	s := newTestSelector(t, "select")
+	a, b := socketPair(t)
+	_, err := s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	_, err = s.Register(b, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	closeEnd(t, a)
+
+	_, err = s.Select(0)
+	require.ErrorIs(t, err, windows.WSAENOTSOCK)
+	_, err = s.Unregister(a)
+	require.NoError(t, err)
+	waitFor(t, s, map[int]Events{b: EVENT_WRITE})
+}
+
+// The waker's sockets are the selector's own.
+func TestSelectRefusesWakerSockets(t *testing.T) {
+	s, err := NewSelectSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	w := s.p.(*selectSet).waker
+	for _, h := range []windows.Handle{w.r, w.w} {
+		_, err := s.Register(int(h), EVENT_READ, nil)
+		require.ErrorIs(t, err, ErrInvalidFileObj)
+	}
+}
+
+// Datagram sockets, through the net package where it can open them.
+func TestSelectUDP(t *testing.T) {
+	s := newTestSelector(t, "select")
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if errors.Is(err, windows.WSAEOPNOTSUPP) {
+		// Wine 8 does not implement SIO_UDP_NETRESET, which the net
+		// package sets on every UDP socket: use Winsock directly.
+		t.Logf("net.ListenUDP: %v; using a raw UDP socket", err)
+		testSelectRawUDP(t, s)
+		return
+	}
+	require.NoError(t, err)
+	defer conn.Close()
+	key, err := s.Register(conn, EVENT_READ, "udp")
+	require.NoError(t, err)
+	assert.Empty(t, selectNow(t, s))
+
+	out, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	require.NoError(t, err)
+	defer out.Close()
+	_, err = out.Write([]byte("datagram"))
+	require.NoError(t, err)
+	waitFor(t, s, map[int]Events{key.FD: EVENT_READ})
+}
+
+func testSelectRawUDP(t *testing.T, s Selector) {
+	var socks [2]windows.Handle
+	for i := range socks {
+		u, err := windows.Socket(windows.AF_INET, windows.SOCK_DGRAM, windows.IPPROTO_UDP)
+		require.NoError(t, err)
+		trackEnd(t, int(u))
+		require.NoError(t, windows.Bind(u, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+		socks[i] = u
+	}
+	_, err := s.Register(int(socks[0]), EVENT_READ, "udp")
+	require.NoError(t, err)
+	assert.Empty(t, selectNow(t, s))
+	to, err := windows.Getsockname(socks[0])
+	require.NoError(t, err)
+	require.NoError(t, windows.Sendto(socks[1], []byte("datagram"), 0, to))
+	waitFor(t, s, map[int]Events{int(socks[0]): EVENT_READ})
+}
+
+// tv_sec is a 32-bit long: the longest waits are capped, not wrapped.
+func TestSelectLongTimeout(t *testing.T) {
+	s := newTestSelector(t, "select")
+	a, _ := socketPair(t)
+	_, err := s.Register(a, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	rs, err := s.Select(time.Duration(1<<63 - 1))
+	require.NoError(t, err)
+	assert.Len(t, rs, 1)
+}
