@@ -31,6 +31,7 @@ type run struct {
 	SysUs     float64 `json:"sys_us_per_rt"`
 	TotalUs   float64 `json:"total_us_per_rt"`
 	SchedUsRT float64 `json:"sched_us_per_rt"`
+	UserTicks float64 `json:"user_ticks"`
 	Error     string  `json:"error"`
 }
 
@@ -149,20 +150,20 @@ func total(r run) float64 { return r.TotalUs }
 
 func write(w io.Writer, s *scenario) {
 	fmt.Fprintf(w, "### %s\n\n", s.name)
-	fmt.Fprintln(w, "| server | runs | round trips/s | p50 µs | p99 µs | user µs/rt | sys µs/rt | total µs/rt | user spread | on-CPU µs/rt |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
+	fmt.Fprintln(w, "| server | runs | round trips/s | p50 µs | p99 µs | user µs/rt | sys µs/rt | total µs/rt | user spread | on-CPU µs/rt | user ticks |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, g := range s.groups {
 		runs := fmt.Sprint(len(g.runs))
 		if g.failed > 0 {
 			runs += fmt.Sprintf(" (%d failed)", g.failed)
 		}
 		if len(g.runs) == 0 {
-			fmt.Fprintf(w, "| %s | %s | | | | | | | | |\n", g.server, runs)
+			fmt.Fprintf(w, "| %s | %s | | | | | | | | | |\n", g.server, runs)
 			continue
 		}
 		lo := slices.MinFunc(g.runs, byUser).UserUs
 		hi := slices.MaxFunc(g.runs, byUser).UserUs
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f–%.2f | %.2f |\n",
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f–%.2f | %.2f | %.0f |\n",
 			g.server, runs,
 			median(g.runs, func(r run) float64 { return r.RTPerSec }),
 			median(g.runs, func(r run) float64 { return r.P50us }),
@@ -171,7 +172,8 @@ func write(w io.Writer, s *scenario) {
 			median(g.runs, func(r run) float64 { return r.SysUs }),
 			median(g.runs, total),
 			lo, hi,
-			median(g.runs, func(r run) float64 { return r.SchedUsRT }))
+			median(g.runs, func(r run) float64 { return r.SchedUsRT }),
+			median(g.runs, func(r run) float64 { return r.UserTicks }))
 	}
 
 	ratio := func(a, b string, f func(run) float64) string {
