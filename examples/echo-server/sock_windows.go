@@ -64,7 +64,16 @@ func accept(ln *net.TCPListener) (socket, string, error) {
 	if err != nil {
 		return windows.InvalidHandle, "", err
 	}
+	// Winsock's accepted sockets are inherited by child processes unless
+	// told otherwise; Go's net package makes none that are.
+	windows.CloseOnExec(s)
 	if err := setNonblock(s); err != nil {
+		windows.Closesocket(s)
+		return windows.InvalidHandle, "", err
+	}
+	// No Nagle delay on small replies, as Go's net package does for every
+	// TCP connection it makes.
+	if err := windows.SetsockoptInt(s, windows.IPPROTO_TCP, windows.TCP_NODELAY, 1); err != nil {
 		windows.Closesocket(s)
 		return windows.InvalidHandle, "", err
 	}
