@@ -154,3 +154,16 @@ func TestSelectLongTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rs, 1)
 }
+
+// Close releases the waker's sockets: Windows has no /proc/self/fd for
+// TestNoDescriptorLeak to count them, so look at the handles themselves.
+func TestSelectCloseReleasesWaker(t *testing.T) {
+	s, err := NewSelectSelector()
+	require.NoError(t, err)
+	w := s.p.(*selectSet).waker
+	require.NoError(t, s.Close())
+	for _, h := range []windows.Handle{w.r, w.w} {
+		_, err := windows.GetsockoptInt(h, windows.SOL_SOCKET, soType)
+		require.ErrorIs(t, err, windows.WSAENOTSOCK, "handle %d is still a socket", h)
+	}
+}
