@@ -1,0 +1,199 @@
+//go:build linux
+
+package selectors
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestSelectUnderSignals runs Select(500ms) on every backend while the
+// process takes a storm of signals: SIGUSR1 sent to the process and to the
+// very thread blocked in Select, SIGCHLD from short-lived children, and
+// SIGPROF from the CPU profiler. Every interrupted wait must be resumed
+// with the time that remains: no error (EINTR never leaks), never back
+// before 500ms, never long after.
+//
+// Linux only for tgkill, which aims the signals at the blocked thread: a
+// signal sent to the process lands on whichever thread the kernel picks.
+func TestSelectUnderSignals(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatalf("the test needs true(1) for its children: %v", err)
+	}
+	for _, name := range Backends() {
+		t.Run(name, func(t *testing.T) { selectUnderSignals(t, name, truePath) })
+	}
+}
+
+const (
+	signalTimeout = 500 * time.Millisecond
+	signalSlack   = 1500 * time.Millisecond // a generous bound for a loaded machine
+	signalMaxSent = 2000                    // SIGUSR1 sent, at most, per backend
+	signalMaxKids = 40                      // children, at most, per backend
+)
+
+func selectUnderSignals(t *testing.T, backend, truePath string) {
+	s := newTestSelector(t, backend)
+	a, _ := socketPair(t)
+	if _, err := s.Register(a, EVENT_READ, nil); err != nil { // never readable
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+
+	// SIGUSR1 and SIGCHLD are caught, so they interrupt without killing.
+	var caught atomic.Int64
+	sigs := make(chan os.Signal, 256)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGCHLD)
+	counted := make(chan struct{})
+	go func() {
+		defer close(counted)
+		for range sigs {
+			caught.Add(1)
+		}
+	}()
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs)
+		<-counted
+	}()
+
+	// SIGPROF: a profile may already run (go test -cpuprofile), which
+	// sends SIGPROF just as well.
+	if err := pprof.StartCPUProfile(io.Discard); err == nil {
+		defer pprof.StopCPUProfile()
+	} else {
+		t.Logf("CPU profile already running: %v", err)
+	}
+
+	type outcome struct {
+		ready   []Ready
+		err     error
+		elapsed time.Duration
+		eintrs  int // how often a raw poll on the same thread was interrupted
+	}
+	tids := make(chan int, 1)
+	result := make(chan outcome, 1)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go func() {
+		// One thread, known by its id, so that tgkill reaches the wait.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		<-started
+		// The control: under the same storm, a raw poll on this thread
+		// meets EINTR, so the Select below meets it too.
+		var o outcome
+		for range 5 {
+			if _, err := unix.Poll(nil, 50); err == unix.EINTR {
+				o.eintrs++
+			}
+		}
+		start := time.Now()
+		o.ready, o.err = s.Select(signalTimeout)
+		o.elapsed = time.Since(start)
+		result <- o
+		<-release // keep the thread until the signals stop
+	}()
+	tid := <-tids
+	pid := os.Getpid()
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent, kids atomic.Int64
+	wg.Go(func() {
+		for range signalMaxSent {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
+				t.Errorf("kill: %v", err)
+				return
+			}
+			if err := unix.Tgkill(pid, tid, unix.SIGUSR1); err != nil {
+				t.Errorf("tgkill: %v", err)
+				return
+			}
+			sent.Add(2)
+			time.Sleep(500 * time.Microsecond)
+		}
+	})
+	wg.Go(func() {
+		for range signalMaxKids {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Run waits, so every child is reaped.
+			if err := exec.Command(truePath).Run(); err != nil {
+				t.Errorf("child: %v", err)
+				return
+			}
+			kids.Add(1)
+		}
+	})
+	wg.Go(func() {
+		// Work for the profiler to sample, a millisecond at a time.
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for end := time.Now().Add(time.Millisecond); time.Now().Before(end); {
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	close(started)
+
+	var o outcome
+	timedOut := false
+	select {
+	case o = <-result:
+	case <-time.After(10 * time.Second):
+		timedOut = true
+	}
+	close(stop)
+	wg.Wait()
+	close(release)
+	if timedOut {
+		t.Fatalf("Select(%v) did not return within 10s", signalTimeout)
+	}
+
+	t.Logf("%s: Select(%v) took %v; %d SIGUSR1 sent, %d children, %d signals caught; %d of 5 raw polls interrupted",
+		backend, signalTimeout, o.elapsed, sent.Load(), kids.Load(), caught.Load(), o.eintrs)
+	if o.eintrs == 0 {
+		t.Errorf("no raw poll on the Select's thread was interrupted: the storm does not reach the wait, so the test proves nothing")
+	}
+	if o.err != nil {
+		t.Errorf("Select under signals: %v", o.err)
+	}
+	if len(o.ready) != 0 {
+		t.Errorf("Select under signals reported %v; nothing is ready", o.ready)
+	}
+	if o.elapsed < signalTimeout {
+		t.Errorf("Select(%v) returned after %v: early", signalTimeout, o.elapsed)
+	}
+	if o.elapsed > signalTimeout+signalSlack {
+		t.Errorf("Select(%v) returned after %v: late", signalTimeout, o.elapsed)
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d descriptors open, %d before the storm", after, before)
+	}
+}
