@@ -45,6 +45,8 @@ type epoll struct {
 	epfd   int
 	waker  waker
 	events []unix.EpollEvent // filled by wait, read by ready
+
+	keylessWaits int // waits in a row that reported a descriptor with no key
 }
 
 // firstEvents is how many events the first wait can take; sync makes room
@@ -127,8 +129,9 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	woken := false
+	woken, keyless, twice := false, false, false
 	wfd := int32(ep.waker.readFD())
+	keys.beginPass()
 	for i := range ep.events[:n] {
 		e := &ep.events[i]
 		if e.Fd == wfd {
@@ -136,17 +139,61 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			woken = true
 			continue
 		}
-		// A key may be gone or changed since the wait: another goroutine
-		// can unregister or modify while Select is blocked.
-		k := keys.get(int(e.Fd))
-		if k == nil {
-			continue
-		}
-		if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
-			dst = append(dst, Ready{Key: *k, Mask: m})
-		}
+		var found, merged bool
+		dst, found, merged = keys.appendReady(dst, int(e.Fd), pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT))
+		// No key: unregistered since the wait began (another goroutine
+		// may), or a stale item (below). Two events for one number: a
+		// stale item, for sure.
+		keyless = keyless || !found
+		twice = twice || merged
+	}
+	if keyless {
+		ep.keylessWaits++
+	} else {
+		ep.keylessWaits = 0
+	}
+	if twice || ep.keylessWaits > 1 {
+		ep.purge(keys)
 	}
 	return dst, woken
+}
+
+// purge replaces the kernel's epoll set with a new one holding only the
+// waker and the keys, under the same descriptor number.
+//
+// It rids the set of stale items. A descriptor closed while registered,
+// whose open file lives on through another descriptor (dup, fork,
+// SCM_RIGHTS), keeps its item, since the kernel drops items only when the
+// file is released: Unregister cannot remove it (EPOLL_CTL_DEL of a closed
+// number fails with EBADF), and it goes on reporting under the old number,
+// with no key (every wait returns at once: Select would spin) or beside the
+// item of a file registered since under that number. Only a new set is rid
+// of it. An item without a key in two waits in a row is taken for stale:
+// a key unregistered during a wait is gone from the kernel by the next.
+//
+// A failure leaves the old set in place, to be purged at the next sign.
+func (ep *epoll) purge(keys *keyTable) {
+	ep.keylessWaits = 0
+	fresh, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fresh)
+	add := func(fd int, events uint32) error {
+		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+		return unix.EpollCtl(fresh, unix.EPOLL_CTL_ADD, fd, &ev)
+	}
+	if add(ep.waker.readFD(), unix.EPOLLIN) != nil {
+		return
+	}
+	for _, k := range keys.keys {
+		// A key whose descriptor is closed (EBADF) or is now a regular
+		// file (EPERM) had no live item in the old set either.
+		_ = add(k.FD, toEpoll(k.Events))
+	}
+	// Dup3 swaps the new set in under the old number atomically: the old
+	// set, and its stale items, go when its file is released.
+	_ = unix.Dup3(fresh, ep.epfd, unix.O_CLOEXEC)
 }
 
 func (ep *epoll) wake() error { return ep.waker.wake() }

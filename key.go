@@ -119,6 +119,19 @@ type keyTable struct {
 	keys  []SelectorKey // in no particular order
 	dense []int32       // fd → 1 + index in keys; 0 when fd is not registered
 	far   map[int]int32 // the same for fd >= denseFDs
+
+	// marks[i] says where the current pass of appendReady put the Ready
+	// of keys[i], so that a second kernel event for one descriptor merges
+	// into it; as long as keys, grown by put so that Select allocates
+	// nothing.
+	marks []readyMark
+	pass  uint32
+}
+
+// readyMark is where pass put a key's Ready in the result.
+type readyMark struct {
+	pass uint32
+	at   int32
 }
 
 // get returns the key registered for fd, or nil. The pointer is valid until
@@ -144,6 +157,47 @@ func (t *keyTable) put(key SelectorKey) {
 	}
 	t.keys = append(t.keys, key)
 	t.setIndex(key.FD, int32(len(t.keys)))
+	if len(t.marks) < len(t.keys) {
+		t.marks = append(t.marks, readyMark{})
+	}
+}
+
+// beginPass starts turning one wait's kernel events into Ready with
+// appendReady.
+func (t *keyTable) beginPass() {
+	t.pass++
+	if t.pass == 0 { // wrapped: no old mark may look current
+		clear(t.marks)
+		t.pass = 1
+	}
+}
+
+// appendReady appends to dst the Ready of the key registered for fd, with
+// mask m limited to the key's events, or merges m into the Ready that this
+// pass appended for fd already: one Ready per descriptor, whatever the
+// kernel reports (kqueue has a filter per event; epoll can hold a stale
+// item under a registered number). It reports whether fd is registered,
+// and whether m was merged.
+func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, found, merged bool) {
+	var i int32
+	if uint(fd) < uint(len(t.dense)) {
+		i = t.dense[fd]
+	} else if fd >= denseFDs {
+		i = t.far[fd]
+	}
+	if i == 0 {
+		return dst, false, false
+	}
+	k, mark := &t.keys[i-1], &t.marks[i-1]
+	if m &= k.Events; m == 0 {
+		return dst, true, false
+	}
+	if mark.pass == t.pass && int(mark.at) < len(dst) && dst[mark.at].Key.FD == fd {
+		dst[mark.at].Mask |= m
+		return dst, true, true
+	}
+	mark.pass, mark.at = t.pass, int32(len(dst))
+	return append(dst, Ready{Key: *k, Mask: m}), true, false
 }
 
 func (t *keyTable) setIndex(fd int, i int32) {
