@@ -82,9 +82,8 @@ func (s fdSet) ptr() unsafe.Pointer {
 // copies, since select overwrites the sets it is given.
 type selectSet struct {
 	waker                  waker
-	read, write            fdSet    // what is registered; write is the except set too
-	rready, wready, xready fdSet    // what the last wait reported
-	marks                  []Events // by index in the keys: what ready found
+	read, write            fdSet // what is registered; write is the except set too
+	rready, wready, xready fdSet // what the last wait reported
 	stale                  bool
 }
 
@@ -153,47 +152,28 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	if n == 0 {
 		return dst, false
 	}
-	if cap(p.marks) < len(keys.keys) {
-		p.marks = make([]Events, len(keys.keys))
-	}
-	p.marks = p.marks[:len(keys.keys)]
+	// A socket can be in all three sets: appendReady merges its events
+	// into one Ready, and skips sockets unregistered since the wait.
+	keys.beginPass()
 	woken := false
-	wfd := uintptr(p.waker.readFD())
+	wfd := p.waker.readFD()
 	for _, h := range p.rready.handles() {
-		if h == wfd {
+		if int(h) == wfd {
 			woken = true
 			continue
 		}
-		p.mark(keys, h, EVENT_READ)
+		dst, _, _ = keys.appendReady(dst, int(h), EVENT_READ)
 	}
 	for _, h := range p.wready.handles() {
-		p.mark(keys, h, EVENT_WRITE)
+		dst, _, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	for _, h := range p.xready.handles() {
-		p.mark(keys, h, EVENT_WRITE)
-	}
-	for i, m := range p.marks {
-		if m == 0 {
-			continue
-		}
-		p.marks[i] = 0
-		k := &keys.keys[i]
-		if m &= k.Events; m != 0 {
-			dst = append(dst, Ready{Key: *k, Mask: m})
-		}
+		dst, _, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	if woken {
 		p.waker.drain()
 	}
 	return dst, woken
-}
-
-// mark records that the handle h is ready for ev, if it is still
-// registered: the keys may have changed since the wait.
-func (p *selectSet) mark(keys *keyTable, h uintptr, ev Events) {
-	if keys.get(int(h)) != nil {
-		p.marks[keys.indexOf(int(h))-1] |= ev
-	}
 }
 
 func (p *selectSet) wake() error { return p.waker.wake() }
