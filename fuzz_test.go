@@ -11,9 +11,13 @@ package selectors
 // Where the kernel's answer is not knowable from the outside (is a socket
 // whose buffer was filled and then partly read writable again?) the model
 // accepts either answer and learns from what the call returned. Where the
-// contract leaves room (epoll's items for a descriptor closed while its
-// open file lives on through a dup), the model accepts any mask within the
-// key's events, but never two Ready for one descriptor.
+// contract leaves room, the model accepts any mask within the key's events,
+// but never two Ready for one descriptor: that is for epoll once a
+// registered number was closed while its open file lives on through a dup.
+// The kernel keeps such a stale item until the file is released, and the
+// library purges stale items by building a new epoll set from its keys
+// when it sees one, which also starts watching whatever file a registered
+// number names by then.
 
 import (
 	"errors"
@@ -126,17 +130,19 @@ type fzSlotState struct {
 	file int // the file it refers to, or -1 once closed
 }
 
-// fzItem is an epoll interest item: the kernel keys it by open file and
-// descriptor number, and drops it only when the file is released.
-type fzItem struct {
-	file, num int
-	events    Events
-	reg       int // the registration that added it (or last modified it)
-}
+// fzStale is an epoll item that may be left in the kernel's set: its
+// number was closed while registered and its file lives on. The kernel
+// keys items by file and number, and drops them only when the file is
+// released; the library may purge them sooner.
+type fzStale struct{ file, num int }
 
 type fzKey struct {
 	key SelectorKey
-	reg int // which registration, to tell epoll's items apart
+	// epoll: the number still names the file it was registered with, and
+	// the kernel's item for it is known to be there. A key whose number
+	// was closed since is not clean: epoll dropped its item or left it
+	// stale, and a purge may have added one for the number's new file.
+	clean bool
 }
 
 // fzModel is what the selector and the kernel must hold.
@@ -149,8 +155,7 @@ type fzModel struct {
 	files   []fzFile
 	slots   []fzSlotState
 	keys    map[int]fzKey // by number
-	items   []fzItem      // epoll only
-	regs    int           // registrations so far
+	stale   []fzStale     // epoll only
 	step    int           // the operation running, for messages
 	trace   []string      // the operations so far, for messages
 }
@@ -267,8 +272,28 @@ func (m *fzModel) closeSlot(slot int) {
 		m.fatalf("close(%d): %v", s.num, err)
 	}
 	f := s.file
+	m.numClosed(s.num, f)
 	s.file = -1
 	m.unref(f)
+}
+
+// numClosed records, for epoll, that num no longer names file: a key on
+// it is no longer clean, and if the file lives on, its item may stay.
+func (m *fzModel) numClosed(num, file int) {
+	k, ok := m.keys[num]
+	if m.backend != "epoll" || !ok || m.closed {
+		return
+	}
+	k.clean = false
+	m.keys[num] = k
+	if m.files[file].refs > 1 && !slices.Contains(m.stale, fzStale{file, num}) {
+		m.stale = append(m.stale, fzStale{file, num})
+	}
+}
+
+// dropStale forgets the stale item (file, num), which is gone for sure.
+func (m *fzModel) dropStale(file, num int) {
+	m.stale = slices.DeleteFunc(m.stale, func(st fzStale) bool { return st.file == file && st.num == num })
 }
 
 func (m *fzModel) unref(fi int) {
@@ -287,7 +312,7 @@ func (m *fzModel) unref(fi int) {
 		f.in, f.inWrites, f.inFull, f.inWasFull = 0, 0, false, false
 	}
 	// epoll drops the items of a released file.
-	m.items = slices.DeleteFunc(m.items, func(it fzItem) bool { return it.file == fi })
+	m.stale = slices.DeleteFunc(m.stale, func(st fzStale) bool { return st.file == fi })
 }
 
 // writable says whether the file's writes would fit: yes, no or unknown.
@@ -428,32 +453,34 @@ func (m *fzModel) expectSelect() (map[int]maskSet, error) {
 	want := map[int]maskSet{}
 	switch m.backend {
 	case "epoll":
-		contrib := map[int][]maskSet{}
-		for _, it := range m.items {
-			k, ok := m.keys[it.num]
-			if !ok {
-				continue // no key: ready() drops it
+		for num, k := range m.keys {
+			var contrib []maskSet
+			fi := m.fileAt(num)
+			switch {
+			case k.clean:
+				sure, maybe := m.revents(fi)
+				filter := toPollBits(k.key.Events) | pERR | pHUP
+				contrib = append(contrib, both(sure&filter, maybe&filter, func(r uint32) Events { return pollEvents(r, k.key.Events) }))
+			case fi >= 0:
+				// A purge may have added an item for the file the number
+				// names now.
+				contrib = append(contrib, anyWithin(k.key.Events))
 			}
-			var s maskSet
-			if k.reg == it.reg && m.fileAt(it.num) == it.file {
-				sure, maybe := m.revents(it.file)
-				filter := toPollBits(it.events) | pERR | pHUP
-				s = both(sure&filter, maybe&filter, func(r uint32) Events { return pollEvents(r, k.key.Events) })
-			} else {
-				// An item of a file the number no longer names: what it
-				// reports under the key is the contract's leeway.
-				s = anyWithin(k.key.Events)
+			for _, st := range m.stale {
+				if st.num == num {
+					contrib = append(contrib, anyWithin(k.key.Events))
+				}
 			}
-			contrib[it.num] = append(contrib[it.num], s)
-		}
-		for num, ss := range contrib {
+			if len(contrib) == 0 {
+				continue
+			}
 			var s maskSet = 1 // "not reported" if every item may report nothing
-			for _, c := range ss {
+			for _, c := range contrib {
 				if !c.has(0) {
 					s = 0
 				}
 			}
-			for _, c := range ss {
+			for _, c := range contrib {
 				s |= c &^ 1
 			}
 			want[num] = s
@@ -575,11 +602,6 @@ func (m *fzModel) checkMap() {
 	}
 }
 
-// item returns the index of epoll's item for (file, num), or -1.
-func (m *fzModel) item(file, num int) int {
-	return slices.IndexFunc(m.items, func(it fzItem) bool { return it.file == file && it.num == num })
-}
-
 func (m *fzModel) register(num int, obj any, ev Events, data int) {
 	key, err := m.sel.Register(obj, ev, data)
 	m.logf("Register(%T %v, %v) = %v", obj, obj, ev, err)
@@ -601,25 +623,21 @@ func (m *fzModel) register(num int, obj any, ev Events, data int) {
 			m.checkErr("Register", err, unix.EBADF)
 			return
 		}
-		if i := m.item(fi, num); i >= 0 {
-			// An item left from a registration whose number was closed
-			// and unregistered while the file lived on: the kernel
-			// refuses the add, unless the library dropped that item.
+		if slices.Contains(m.stale, fzStale{fi, num}) {
+			// The number names again a file whose stale item it may
+			// still have: the kernel refuses the add, unless a purge
+			// took the item away.
 			if err != nil {
 				m.checkErr("Register", err, unix.EEXIST)
 				return
 			}
-			m.items = slices.Delete(m.items, i, i+1)
+			m.dropStale(fi, num)
 		}
 	}
 	m.checkErr("Register", err, nil)
-	m.regs++
 	want := SelectorKey{FileObj: obj, FD: num, Events: ev, Data: data}
 	m.checkKey("Register", key, want)
-	m.keys[num] = fzKey{want, m.regs}
-	if m.backend == "epoll" {
-		m.items = append(m.items, fzItem{file: fi, num: num, events: ev, reg: m.regs})
-	}
+	m.keys[num] = fzKey{key: want, clean: true}
 }
 
 func (m *fzModel) modify(num int, obj any, ev Events, data int) {
@@ -638,22 +656,20 @@ func (m *fzModel) modify(num int, obj any, ev Events, data int) {
 		m.checkErr("Modify", err, ErrNotRegistered)
 		return
 	}
-	if m.backend == "epoll" && ev != k.key.Events {
-		fi := m.fileAt(num)
-		var kernelErr error
-		i := -1
-		if fi < 0 {
+	if m.backend == "epoll" && ev != k.key.Events && !k.clean {
+		// EPOLL_CTL_MOD: EBADF on a closed number; on a number that
+		// names another file since, ENOENT unless a purge added an item
+		// for that file (or the number names the file of a stale item).
+		// A refused Modify unregisters (Python's behaviour).
+		var kernelErr error = unix.ENOENT
+		if m.fileAt(num) < 0 {
 			kernelErr = unix.EBADF
-		} else if i = m.item(fi, num); i < 0 {
-			kernelErr = unix.ENOENT
 		}
-		if kernelErr != nil {
-			// Python's behaviour: a refused Modify unregisters.
+		if err != nil || kernelErr == unix.EBADF {
 			m.checkErr("Modify", err, kernelErr)
 			delete(m.keys, num)
 			return
 		}
-		m.items[i].events, m.items[i].reg = ev, k.reg
 	}
 	m.checkErr("Modify", err, nil)
 	k.key.Events, k.key.Data = ev, data
@@ -677,12 +693,10 @@ func (m *fzModel) unregister(num int, obj any) {
 	m.checkKey("Unregister", key, k.key)
 	delete(m.keys, num)
 	if m.backend == "epoll" {
-		// epoll_ctl(DEL) reaches the item only through a number that
+		// epoll_ctl(DEL) reaches an item only through a number that
 		// still names its file; EBADF and ENOENT are swallowed.
 		if fi := m.fileAt(num); fi >= 0 {
-			if i := m.item(fi, num); i >= 0 {
-				m.items = slices.Delete(m.items, i, i+1)
-			}
+			m.dropStale(fi, num)
 		}
 	}
 }
@@ -828,6 +842,9 @@ func (m *fzModel) dup(dst, src int) {
 	}
 	m.logf("dup3(slot %d fd %d → slot %d fd %d)", src, s.num, dst, d.num)
 	old := d.file
+	if old >= 0 {
+		m.numClosed(d.num, old)
+	}
 	d.file = s.file
 	m.files[s.file].refs++
 	if old >= 0 {
@@ -898,7 +915,7 @@ func (m *fzModel) closeSelector() {
 	}
 	m.closed = true
 	m.keys = map[int]fzKey{}
-	m.items = nil
+	m.stale = nil
 	for i := range m.own {
 		m.own[i] = -1 // their numbers are free for anyone now
 	}
