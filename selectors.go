@@ -500,27 +500,3 @@ func (d deadline) expired() bool {
 	}
 	return !time.Now().Before(d.at)
 }
-
-// millis converts a wait to whole milliseconds for poll, epoll and
-// /dev/poll, rounded up so that a wait never ends early: -1 for no limit.
-func millis(d time.Duration) int {
-	if d < 0 {
-		return -1
-	}
-	return int((d + time.Millisecond - 1) / time.Millisecond)
-}
-
-// pollMask turns the revents of poll, epoll or /dev/poll into Events the
-// way Python does: anything but plain input (errors, hang-ups) makes a
-// descriptor writable and anything but plain output makes it readable, so
-// that the caller's next read or write meets the condition.
-func pollMask(revents, in, out uint32) Events {
-	var m Events
-	if revents&^in != 0 {
-		m |= EVENT_WRITE
-	}
-	if revents&^out != 0 {
-		m |= EVENT_READ
-	}
-	return m
-}
