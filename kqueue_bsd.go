@@ -1,0 +1,235 @@
+//go:build darwin || ios || dragonfly || freebsd || netbsd || openbsd
+
+package selectors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	backends[byKqueue] = backend{"kqueue", func() (Selector, error) { return asSelector(NewKqueueSelector()) }}
+}
+
+// KqueueSelector is a Selector over the kqueue of macOS and the BSDs,
+// level-triggered, with an EVFILT_READ and an EVFILT_WRITE filter per
+// descriptor as its events ask. Its cost per Select follows the number of
+// ready descriptors, not the number registered. Unlike Python's
+// KqueueSelector, it returns one Ready for a descriptor ready both to read
+// and to write, not two. Registering for EVENT_WRITE is refused with the
+// kernel's error where kqueue refuses the write filter, as on FreeBSD and
+// macOS for a pipe whose reading end is closed (EPIPE).
+type KqueueSelector struct {
+	selector
+	kq *kqueue
+}
+
+// NewKqueueSelector returns a KqueueSelector, or the kernel's error
+// wrapped (EMFILE when the process is out of descriptors).
+func NewKqueueSelector() (*KqueueSelector, error) {
+	kq, err := newKqueue()
+	if err != nil {
+		return nil, err
+	}
+	return &KqueueSelector{selector: newSelector("kqueue", kq), kq: kq}, nil
+}
+
+// Fileno returns the kqueue descriptor, or -1 once the selector is closed.
+// Like Python's fileno, it is for the caller to watch, never to close.
+func (s *KqueueSelector) Fileno() int {
+	if s.closed.Load() {
+		return -1
+	}
+	return s.kq.fd
+}
+
+// kqueue is the poller of KqueueSelector.
+type kqueue struct {
+	fd     int
+	waker  kqueueWaker
+	events []unix.Kevent_t // filled by wait, read by ready
+	ts     unix.Timespec   // wait's timeout, here so that a wait allocates nothing
+}
+
+func newKqueue() (*kqueue, error) {
+	fd, err := unix.Kqueue()
+	if err != nil {
+		return nil, fmt.Errorf("selectors: kqueue: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	w, err := newKqueueWaker(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &kqueue{fd: fd, waker: w}, nil
+}
+
+// filter is the kqueue filter that watches a descriptor for one event.
+type filter struct {
+	event Events
+	id    int    // EVFILT_READ or EVFILT_WRITE
+	name  string // for errors
+}
+
+var filters = [...]filter{
+	{EVENT_READ, unix.EVFILT_READ, "read"},
+	{EVENT_WRITE, unix.EVFILT_WRITE, "write"},
+}
+
+// keventChange makes one change to the kqueue kq. It passes no event list,
+// as Go's runtime and CPython's KqueueSelector do: the kernel then returns
+// an error in the change as the call's own instead of as an EV_ERROR event,
+// and hands over no pending event in passing. It needs no EV_RECEIPT, which
+// x/sys/unix lacks on NetBSD.
+func keventChange(kq, ident, filt, flags int, fflags uint32) error {
+	var change [1]unix.Kevent_t
+	unix.SetKevent(&change[0], ident, filt, flags)
+	change[0].Fflags = fflags
+	_, err := unix.Kevent(kq, change[:], nil, nil)
+	if err == unix.EINTR {
+		// FreeBSD's kevent(2): "When kevent() call fails with EINTR error,
+		// all changes in the changelist have been applied." With no event
+		// list to fill it does not wait, so this is not expected anyway.
+		return nil
+	}
+	return err
+}
+
+func (kq *kqueue) change(op string, fd int, f filter, flags int) error {
+	if err := keventChange(kq.fd, fd, f.id, flags, 0); err != nil {
+		return fmt.Errorf("selectors: kevent %s %s fd %d: %w", op, f.name, fd, err)
+	}
+	return nil
+}
+
+func (kq *kqueue) add(fd int, events Events) error {
+	for i, f := range filters {
+		if events&f.event == 0 {
+			continue
+		}
+		if err := kq.change("add", fd, f, unix.EV_ADD); err != nil {
+			// Leave nothing behind: take back the filters added before.
+			for _, g := range filters[:i] {
+				if events&g.event != 0 {
+					_ = kq.change("delete", fd, g, unix.EV_DELETE)
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// modify changes only the filters that differ. It deletes first, so that
+// at most one filter is added last: if that fails, the selector's remove of
+// the old events (which ignores filters already gone) leaves nothing.
+func (kq *kqueue) modify(fd int, old, events Events) error {
+	for _, f := range filters {
+		if old&^events&f.event != 0 {
+			if err := kq.change("delete", fd, f, unix.EV_DELETE); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range filters {
+		if events&^old&f.event != 0 {
+			if err := kq.change("add", fd, f, unix.EV_ADD); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (kq *kqueue) remove(fd int, events Events) error {
+	var errs error
+	for _, f := range filters {
+		if events&f.event == 0 {
+			continue
+		}
+		err := kq.change("delete", fd, f, unix.EV_DELETE)
+		// A closed descriptor took its filters with it (EBADF), or its
+		// number now names another file that was never added (ENOENT).
+		if err != nil && !errors.Is(err, unix.EBADF) && !errors.Is(err, unix.ENOENT) {
+			errs = errors.Join(errs, err)
+		}
+	}
+	return errs
+}
+
+// reserve makes room for two filters per registered descriptor and the
+// waker, so that one wait reports all that is ready.
+func (kq *kqueue) reserve(registered int) {
+	if need := 2*registered + 1; len(kq.events) < need {
+		kq.events = make([]unix.Kevent_t, max(need, 2*len(kq.events)))
+	}
+}
+
+// wait takes the timeout at full resolution. The selector's maxWait (24h)
+// keeps it below what Darwin refuses with EINVAL; Go's runtime caps its
+// own kevent timeouts at 1e6 seconds for that reason.
+func (kq *kqueue) wait(timeout time.Duration) (int, error) {
+	var ts *unix.Timespec
+	if timeout >= 0 {
+		kq.ts = unix.NsecToTimespec(int64(timeout))
+		ts = &kq.ts
+	}
+	n, err := unix.Kevent(kq.fd, nil, kq.events, ts)
+	// Darwin's kevent can fail with ETIMEDOUT where it should return 0
+	// events; Go's runtime ignores it too (go.dev/issue/59679). The
+	// selector waits again for what remains, if anything does.
+	if err == unix.EINTR || err == unix.ETIMEDOUT {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: kevent: %w", err)
+	}
+	return n, nil
+}
+
+// keventEvents is what one kevent says of its descriptor. An end of file
+// or an error makes it both readable and writable, as POLLHUP and POLLERR
+// do for poll, so that the caller's next read or write meets it.
+func keventEvents(e *unix.Kevent_t) Events {
+	if e.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0 {
+		return EVENT_READ | EVENT_WRITE
+	}
+	switch e.Filter {
+	case unix.EVFILT_READ:
+		return EVENT_READ
+	case unix.EVFILT_WRITE:
+		return EVENT_WRITE
+	}
+	return 0
+}
+
+func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	woken := false
+	// A descriptor ready both to read and to write comes back as two
+	// kevents, in no particular order: appendReady makes them one Ready.
+	keys.beginPass()
+	for i := range kq.events[:n] {
+		e := &kq.events[i]
+		if kq.waker.is(e) {
+			kq.waker.drain()
+			woken = true
+			continue
+		}
+		// A kevent without a key is for a descriptor unregistered since
+		// the wait began (another goroutine may): appendReady skips it.
+		dst, _, _ = keys.appendReady(dst, int(e.Ident), keventEvents(e))
+	}
+	return dst, woken
+}
+
+func (kq *kqueue) wake() error { return kq.waker.wake() }
+
+func (kq *kqueue) owns(fd int) bool { return fd == kq.fd || kq.waker.owns(fd) }
+
+func (kq *kqueue) close() error {
+	return errors.Join(kq.waker.close(), closeFD("kqueue", kq.fd))
+}

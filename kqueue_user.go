@@ -1,0 +1,42 @@
+//go:build darwin || ios || dragonfly || freebsd
+
+package selectors
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// kqueueWaker is an EVFILT_USER event of the kqueue itself, as in Go's
+// runtime on these systems: wake triggers it, and EV_CLEAR resets it once
+// a wait has reported it, so that wakeups before a wait count as one and
+// there is nothing to drain. It costs no descriptor.
+type kqueueWaker struct{ kq int }
+
+// userIdent names the user event. EVFILT_USER identifiers are not
+// descriptors and cannot meet those of EVFILT_READ or EVFILT_WRITE.
+const userIdent = 0
+
+func newKqueueWaker(kq int) (kqueueWaker, error) {
+	if err := keventChange(kq, userIdent, unix.EVFILT_USER, unix.EV_ADD|unix.EV_CLEAR, 0); err != nil {
+		return kqueueWaker{-1}, fmt.Errorf("selectors: kevent add user event: %w", err)
+	}
+	return kqueueWaker{kq}, nil
+}
+
+func (w kqueueWaker) wake() error {
+	if err := keventChange(w.kq, userIdent, unix.EVFILT_USER, 0, unix.NOTE_TRIGGER); err != nil {
+		return fmt.Errorf("selectors: kevent trigger user event: %w", err)
+	}
+	return nil
+}
+
+// is reports whether e is the waker's event.
+func (kqueueWaker) is(e *unix.Kevent_t) bool { return e.Filter == unix.EVFILT_USER }
+
+func (kqueueWaker) drain() {}
+
+func (kqueueWaker) owns(int) bool { return false }
+
+func (kqueueWaker) close() error { return nil }
