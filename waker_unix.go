@@ -5,6 +5,7 @@ package selectors
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,11 +17,20 @@ type waker struct{ r, w int }
 
 func newWaker() (waker, error) {
 	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
+	// Hold ForkLock, as the os and net packages do, so that a child that
+	// another goroutine forks meanwhile cannot inherit the pipe: darwin
+	// has no pipe2 to set close-on-exec at once.
+	syscall.ForkLock.RLock()
+	err := unix.Pipe(p[:])
+	if err == nil {
+		unix.CloseOnExec(p[0])
+		unix.CloseOnExec(p[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
 		return waker{-1, -1}, fmt.Errorf("selectors: pipe: %w", err)
 	}
 	for _, fd := range p {
-		unix.CloseOnExec(fd)
 		if err := unix.SetNonblock(fd, true); err != nil {
 			unix.Close(p[0])
 			unix.Close(p[1])
