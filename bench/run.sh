@@ -7,7 +7,8 @@
 # started fresh and killed after, so that a drift in the machine's speed
 # spreads over all of them.
 #
-# Needs go, python3 and taskset (util-linux). Settings, from the
+# Needs go, python3 and taskset (util-linux), and perf (linux-perf) for the
+# finer user/system split. Settings, from the
 # environment:
 #
 #   ROUNDS=3        rounds of every server in every scenario
@@ -16,6 +17,9 @@
 #   SCENARIOS="1x64 50x64 200x64 50x16384"   connections x message bytes
 #   SERVERS="rawepoll stdlib gnet python ours"
 #   SERVER_CPU=0 LOAD_CPU=1
+#   PERF=auto       sample the servers with perf record for the user/system
+#                   split (1: must, 0: never, auto: if perf works)
+#   PERF_FREQ=4000  its samples per second of SERVER_CPU
 #
 # A quick smoke run: ROUNDS=1 DURATION=0.5s WARMUP=0.2s bash bench/run.sh
 #
@@ -31,6 +35,8 @@ SCENARIOS=${SCENARIOS:-"1x64 50x64 200x64 50x16384"}
 SERVERS=${SERVERS:-"rawepoll stdlib gnet python ours"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+PERF=${PERF:-auto}
+PERF_FREQ=${PERF_FREQ:-4000}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -55,6 +61,30 @@ for name in $SERVERS; do
 	*) die "SERVERS: no server $name" ;;
 	esac
 done
+[[ $PERF_FREQ =~ ^[0-9]+$ ]] && ((PERF_FREQ >= 100 && PERF_FREQ <= 20000)) || die "PERF_FREQ=$PERF_FREQ: want 100 to 20000"
+[[ $SERVER_CPU =~ ^[0-9]+$ ]] || die "SERVER_CPU=$SERVER_CPU: want one CPU number"
+# perf is optional: the user/system split falls back to the clock ticks
+# of /proc/PID/stat without it. Sampled as load does: the server's CPU,
+# kernel samples too, which perf_event_paranoid may forbid (root, or
+# perf_event_paranoid at most 0, is needed).
+perf_probe="perf stat -e cpu-clock:uk -C $SERVER_CPU true"
+perf_works() {
+	command -v perf >/dev/null && $perf_probe >/dev/null 2>&1
+}
+case $PERF in
+auto)
+	if perf_works; then
+		PERF=1
+	else
+		PERF=0
+		echo "run.sh: warning: perf is missing or does not work ($perf_probe);" \
+			"user and system time from clock ticks only, too coarse to tell ratios near 1" >&2
+	fi
+	;;
+1) perf_works || die "PERF=1 but perf does not work: $perf_probe fails" ;;
+0) ;;
+*) die "PERF=$PERF: want auto, 1 or 0" ;;
+esac
 
 echo "building..." >&2
 mkdir -p "$bin" "$results"
@@ -63,6 +93,7 @@ mkdir -p "$bin" "$results"
 
 work=$(mktemp -d)
 server_pid=
+load_pid=
 
 # stop_server ends the running server: SIGTERM, then SIGKILL after 5 s.
 stop_server() {
@@ -77,7 +108,13 @@ stop_server() {
 	server_pid=
 }
 
+# The load's perf record, if any, dies with the load (its parent-death
+# signal), and stops by itself when the server exits.
 cleanup() {
+	if [[ -n $load_pid ]]; then
+		kill "$load_pid" 2>/dev/null || true
+		wait "$load_pid" 2>/dev/null || true
+	fi
 	stop_server
 	rm -rf "$work"
 }
@@ -128,7 +165,11 @@ raw=$results/echo-$stamp.jsonl
 tables=$results/echo-$stamp.md
 : >"$raw"
 failures=0
-echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP, servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU" >&2
+echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PERF=$PERF, servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU" >&2
+perf_args=()
+if ((PERF)); then
+	perf_args=(-perf "$work/perf.data" -perf-freq "$PERF_FREQ" -perf-cpu "$SERVER_CPU")
+fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
 	for s in $SCENARIOS; do
@@ -137,14 +178,30 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			printf 'round %d/%d  %-34s %-9s ' "$round" "$ROUNDS" "$scenario" "$name" >&2
 			error=
 			if start_server "$name"; then
-				if line=$(taskset -c "$LOAD_CPU" "$bin/load" -addr "$server_addr" -pid "$server_pid" \
+				# In the background, so that a signal to run.sh is
+				# handled at once and cleanup can end the load.
+				taskset -c "$LOAD_CPU" "$bin/load" -addr "$server_addr" -pid "$server_pid" \
 					-conns "$conns" -size "$size" -warmup "$WARMUP" -duration "$DURATION" \
-					-server "$name" -scenario "$scenario" -round "$round" 2>"$work/load.err"); then
+					-server "$name" -scenario "$scenario" -round "$round" "${perf_args[@]}" \
+					>"$work/load.out" 2>"$work/load.err" &
+				load_pid=$!
+				if wait "$load_pid"; then
+					load_pid=
+					line=$(head -n 1 "$work/load.out")
 					echo "$line" >>"$raw"
 					rate=$(sed -n 's/.*"rt_per_s":\([0-9]*\).*/\1/p' <<<"$line")
 					user=$(sed -n 's/.*"user_us_per_rt":\([0-9]*\.\{0,1\}[0-9]\{0,2\}\).*/\1/p' <<<"$line")
-					echo "$rate rt/s, user $user µs/rt" >&2
+					puser=$(sed -n 's/.*"user_us_per_rt_perf":\([0-9]*\.\{0,1\}[0-9]\{0,2\}\).*/\1/p' <<<"$line")
+					if [[ -n $puser ]]; then
+						echo "$rate rt/s, user $puser µs/rt (perf; ticks $user)" >&2
+					else
+						echo "$rate rt/s, user $user µs/rt (ticks)" >&2
+					fi
+					if [[ -s $work/load.err ]]; then # perf failed in this run
+						sed 's/^/    /' "$work/load.err" >&2
+					fi
 				else
+					load_pid=
 					error=$(tr '"\\\n' "'/ " <"$work/load.err")
 				fi
 				stop_server

@@ -2,7 +2,9 @@
 // it: -conns connections each send a -size byte message, read the whole
 // echo, check every byte, and go again. After -warmup it counts round trips
 // and their latency for -duration, and reads the server's CPU time from
-// /proc before and after that window.
+// /proc before and after that window. With -perf it also samples the
+// server with perf record in that window, for a finer split of that
+// time into user and system (see perf.go).
 //
 // It prints one JSON object on one line (see result) and exits 0, or
 // prints the error to stderr and exits 1: a wrong byte, a connection that
@@ -10,7 +12,7 @@
 //
 // Usage:
 //
-//	load -addr 127.0.0.1:PORT -pid PID [-conns 50] [-size 64] [-warmup 1s] [-duration 3s]
+//	load -addr 127.0.0.1:PORT -pid PID [-conns 50] [-size 64] [-warmup 1s] [-duration 3s] [-perf FILE]
 package main
 
 import (
@@ -64,6 +66,21 @@ type result struct {
 	SchedUsRT   float64 `json:"sched_us_per_rt"`
 	ServerComm  string  `json:"server_comm"`
 	ServerPID   int     `json:"server_pid"`
+
+	// With -perf (see perf.go): the cpu-clock samples of the server's
+	// CPU in the window that fell on the server, those of them in user
+	// mode, and the on-CPU time they stand for; the user time per round
+	// trip from them, the system time as the rest of the on-CPU time,
+	// and the share of the on-CPU time that the samples cover. Left out
+	// when perf was not asked for or failed.
+	PerfSamples     int64   `json:"perf_samples,omitempty"`
+	PerfUserSamples int64   `json:"perf_user_samples,omitempty"`
+	PerfFreq        int     `json:"perf_freq,omitempty"`
+	PerfSampledNs   int64   `json:"perf_sampled_ns,omitempty"`
+	PerfUserNs      int64   `json:"perf_user_ns,omitempty"`
+	UserUsPerRTPerf float64 `json:"user_us_per_rt_perf,omitempty"`
+	SysUsPerRTPerf  float64 `json:"sys_us_per_rt_perf,omitempty"`
+	PerfCoverage    float64 `json:"perf_coverage,omitempty"`
 }
 
 func main() {
@@ -84,14 +101,48 @@ func run() error {
 	name := flag.String("server", "", "the server's name, copied to the output")
 	scenario := flag.String("scenario", "", "the scenario's name, copied to the output")
 	round := flag.Int("round", 0, "the round number, copied to the output")
+	perfData := flag.String("perf", "", "sample the server with perf record into `file` for the user/system split (none if empty)")
+	perfFreq := flag.Int("perf-freq", 4000, "perf's samples per second")
+	perfCPU := flag.Int("perf-cpu", 0, "the CPU that the server is pinned to, which perf samples")
 	flag.Parse()
 
 	if err := checkFlags(*addr, *pid, *conns, *size, *warmup, *duration, *grace); err != nil {
 		return err
 	}
+	if *perfFreq < 100 || *perfFreq > 20000 {
+		return fmt.Errorf("-perf-freq %d: want 100 to 20000", *perfFreq)
+	}
+	if *perfCPU < 0 || *perfCPU > 4095 {
+		return fmt.Errorf("-perf-cpu %d: want 0 to 4095", *perfCPU)
+	}
+	// perf is optional: if it fails, the run goes on without it, and
+	// says so on stderr.
+	var perf *perfRun
+	perfWarn := func(err error) {
+		fmt.Fprintf(os.Stderr, "load: %v; no perf figures in this run\n", err)
+		if perf != nil {
+			perf.abort()
+			perf = nil
+		}
+	}
+	if *perfData != "" {
+		var err error
+		if perf, err = perfStart(*perfCPU, *perfFreq, *perfData); err != nil {
+			perfWarn(err)
+		}
+	}
+	defer func() {
+		if perf != nil {
+			perf.abort()
+		}
+	}()
 	// Everything below is bounded by the deadlines set on the
-	// connections; this is the bound if something else hangs.
+	// connections, and perf by its own timeouts; this is the bound if
+	// something else hangs. perf dies with the load (Pdeathsig).
 	limit := 10*time.Second + time.Duration(*conns)*(*grace) + *warmup + *duration + *grace
+	if perf != nil {
+		limit += 80 * time.Second
+	}
 	time.AfterFunc(limit, func() {
 		fmt.Fprintf(os.Stderr, "load: gave up after %v\n", limit)
 		os.Exit(1)
@@ -133,6 +184,11 @@ func run() error {
 		phase.Store(stopping)
 		return err
 	}
+	if perf != nil {
+		if err := perf.command("enable", 5*time.Second); err != nil {
+			perfWarn(err)
+		}
+	}
 	cpu0, err := readCPU(*pid)
 	if err != nil {
 		phase.Store(stopping)
@@ -146,6 +202,20 @@ func run() error {
 	cpu1, err := readCPU(*pid)
 	if err != nil {
 		return err
+	}
+	var split perfSplit
+	if perf != nil {
+		err := perf.command("disable", 5*time.Second)
+		if err == nil {
+			err = perf.stop(10 * time.Second)
+		}
+		if err == nil {
+			split, err = perfCount(*perfData, *pid, 60*time.Second)
+		}
+		if err != nil {
+			perfWarn(err)
+			split = perfSplit{}
+		}
 	}
 	wg.Wait()
 	close(errc)
@@ -188,6 +258,18 @@ func run() error {
 	r.SysUsPerRT = float64(r.SysTicks) * usPerTick / float64(rts)
 	r.TotUsPerRT = r.UserUsPerRT + r.SysUsPerRT
 	r.SchedUsRT = float64(r.SchedNs) / 1e3 / float64(rts)
+	if split.samples > 0 {
+		r.PerfSamples = split.samples
+		r.PerfUserSamples = split.user
+		r.PerfFreq = *perfFreq
+		r.PerfSampledNs = split.sampledNs
+		r.PerfUserNs = split.userNs
+		r.UserUsPerRTPerf = float64(split.userNs) / 1e3 / float64(rts)
+		r.SysUsPerRTPerf = r.SchedUsRT - r.UserUsPerRTPerf
+		if r.SchedNs > 0 {
+			r.PerfCoverage = float64(split.sampledNs) / float64(r.SchedNs)
+		}
+	}
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -2,6 +2,10 @@
 // per scenario: the median of each server's runs, and the ratios that
 // compare ours (the selectors example server) to the others.
 //
+// The user and system time come from load's perf samples when every run
+// of the scenario has them, and from the clock ticks of /proc/PID/stat
+// otherwise; the table's note says which.
+//
 // Usage:
 //
 //	report [results.jsonl ...]   (standard input when no file is named)
@@ -33,6 +37,13 @@ type run struct {
 	SchedUsRT float64 `json:"sched_us_per_rt"`
 	UserTicks float64 `json:"user_ticks"`
 	Error     string  `json:"error"`
+
+	PerfSamples     float64 `json:"perf_samples"`
+	PerfUserSamples float64 `json:"perf_user_samples"`
+	PerfFreq        float64 `json:"perf_freq"`
+	PerfCoverage    float64 `json:"perf_coverage"`
+	UserUsPerf      float64 `json:"user_us_per_rt_perf"`
+	SysUsPerf       float64 `json:"sys_us_per_rt_perf"`
 }
 
 // group is one server's runs in one scenario.
@@ -145,11 +156,33 @@ func median(runs []run, f func(run) float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func user(r run) float64  { return r.UserUs }
-func total(r run) float64 { return r.TotalUs }
+// perf tells whether every run of the scenario has perf samples.
+func (s *scenario) perf() bool {
+	n := 0
+	for _, g := range s.groups {
+		for _, r := range g.runs {
+			if r.PerfSamples <= 0 {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+func user(r run) float64      { return r.UserUs }
+func total(r run) float64     { return r.TotalUs }
+func userPerf(r run) float64  { return r.UserUsPerf }
+func onCPU(r run) float64     { return r.SchedUsRT }
+func byUser(a, b run) int     { return cmp.Compare(a.UserUs, b.UserUs) }
+func byUserPerf(a, b run) int { return cmp.Compare(a.UserUsPerf, b.UserUsPerf) }
 
 func write(w io.Writer, s *scenario) {
 	fmt.Fprintf(w, "### %s\n\n", s.name)
+	if s.perf() {
+		writePerf(w, s)
+		return
+	}
 	fmt.Fprintln(w, "| server | runs | round trips/s | p50 µs | p99 µs | user µs/rt | sys µs/rt | total µs/rt | user spread | on-CPU µs/rt | user ticks |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, g := range s.groups {
@@ -176,21 +209,65 @@ func write(w io.Writer, s *scenario) {
 			median(g.runs, func(r run) float64 { return r.UserTicks }))
 	}
 
-	ratio := func(a, b string, f func(run) float64) string {
-		ga, gb := s.find(a), s.find(b)
-		if ga == nil || gb == nil || len(ga.runs) == 0 || len(gb.runs) == 0 {
-			return "n/a"
-		}
-		num, den := median(ga.runs, f), median(gb.runs, f)
-		if den == 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.2f", num/den)
-	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "user and sys from clock ticks (/proc/PID/stat), as not every run has perf samples: coarse, see user ticks.")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "ours/rawepoll user %s, total %s; ours/gnet user %s; python/ours user %s\n",
-		ratio("ours", "rawepoll", user), ratio("ours", "rawepoll", total),
-		ratio("ours", "gnet", user), ratio("python", "ours", user))
+		ratio(s, "ours", "rawepoll", user), ratio(s, "ours", "rawepoll", total),
+		ratio(s, "ours", "gnet", user), ratio(s, "python", "ours", user))
 }
 
-func byUser(a, b run) int { return cmp.Compare(a.UserUs, b.UserUs) }
+// writePerf writes the table of a scenario whose runs all have perf
+// samples: user time from the samples in user mode, system time the rest
+// of the on-CPU time.
+func writePerf(w io.Writer, s *scenario) {
+	fmt.Fprintln(w, "| server | runs | round trips/s | p50 µs | p99 µs | user µs/rt | sys µs/rt | on-CPU µs/rt | user spread | user samples | sampled | user µs/rt (ticks) |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+	freq := 0.0
+	for _, g := range s.groups {
+		runs := fmt.Sprint(len(g.runs))
+		if g.failed > 0 {
+			runs += fmt.Sprintf(" (%d failed)", g.failed)
+		}
+		if len(g.runs) == 0 {
+			fmt.Fprintf(w, "| %s | %s | | | | | | | | | | |\n", g.server, runs)
+			continue
+		}
+		freq = g.runs[0].PerfFreq
+		lo := slices.MinFunc(g.runs, byUserPerf).UserUsPerf
+		hi := slices.MaxFunc(g.runs, byUserPerf).UserUsPerf
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f–%.2f | %.0f | %.0f%% | %.2f |\n",
+			g.server, runs,
+			median(g.runs, func(r run) float64 { return r.RTPerSec }),
+			median(g.runs, func(r run) float64 { return r.P50us }),
+			median(g.runs, func(r run) float64 { return r.P99us }),
+			median(g.runs, userPerf),
+			median(g.runs, func(r run) float64 { return r.SysUsPerf }),
+			median(g.runs, onCPU),
+			lo, hi,
+			median(g.runs, func(r run) float64 { return r.PerfUserSamples }),
+			100*median(g.runs, func(r run) float64 { return r.PerfCoverage }),
+			median(g.runs, user))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "user from perf: the cpu-clock samples of the server's CPU (%.0f per s) that fell on the server in user mode; "+
+		"sys = on-CPU − user; sampled: the share of on-CPU time its samples cover (the rest is kernel time at context switches).\n", freq)
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "ours/rawepoll user %s, on-CPU %s; ours/gnet user %s; python/ours user %s\n",
+		ratio(s, "ours", "rawepoll", userPerf), ratio(s, "ours", "rawepoll", onCPU),
+		ratio(s, "ours", "gnet", userPerf), ratio(s, "python", "ours", userPerf))
+}
+
+// ratio is the median of f over the runs of server a divided by that of
+// b, or n/a.
+func ratio(s *scenario, a, b string, f func(run) float64) string {
+	ga, gb := s.find(a), s.find(b)
+	if ga == nil || gb == nil || len(ga.runs) == 0 || len(gb.runs) == 0 {
+		return "n/a"
+	}
+	num, den := median(ga.runs, f), median(gb.runs, f)
+	if den == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", num/den)
+}
