@@ -46,7 +46,8 @@ type epoll struct {
 	waker  waker
 	events []unix.EpollEvent // filled by wait, read by ready
 
-	keylessWaits int // waits in a row that reported a descriptor with no key
+	suspect      bool // a descriptor was closed while registered: stale items may report
+	keylessWaits int  // waits in a row that reported a descriptor with no key
 }
 
 // firstEvents is how many events the first wait can take; sync makes room
@@ -101,9 +102,11 @@ func (ep *epoll) modify(fd int, _, events Events) error {
 
 func (ep *epoll) remove(fd int, _ Events) error {
 	err := ep.ctl(unix.EPOLL_CTL_DEL, "del", fd, 0)
-	// A closed descriptor left the epoll set by itself (EBADF), or its
-	// number now names another file that was never added (ENOENT).
+	// The descriptor was closed (EBADF), or its number now names another
+	// file that was never added (ENOENT). Its item left the set with its
+	// file, unless the file lives on: then it is stale (see purge).
 	if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOENT) {
+		ep.suspect = true
 		return nil
 	}
 	return err
@@ -129,6 +132,34 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	wfd := int32(ep.waker.readFD())
+	if ep.suspect {
+		return ep.readyWary(dst, keys, n)
+	}
+	// No descriptor was closed while registered: the kernel reports each
+	// registered number at most once, and a number without a key was
+	// unregistered during the wait.
+	woken := false
+	for i := range ep.events[:n] {
+		e := &ep.events[i]
+		if e.Fd == wfd {
+			ep.waker.drain()
+			woken = true
+			continue
+		}
+		if k := keys.get(int(e.Fd)); k != nil {
+			if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
+				dst = append(dst, Ready{Key: *k, Mask: m})
+			}
+		}
+	}
+	return dst, woken
+}
+
+// readyWary is ready once a descriptor was closed while registered, when
+// stale items (see purge) may report: it merges two events for a number
+// and purges the set when it sees one.
+func (ep *epoll) readyWary(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	woken, keyless, twice := false, false, false
 	wfd := int32(ep.waker.readFD())
 	keys.beginPass()
@@ -193,7 +224,9 @@ func (ep *epoll) purge(keys *keyTable) {
 	}
 	// Dup3 swaps the new set in under the old number atomically: the old
 	// set, and its stale items, go when its file is released.
-	_ = unix.Dup3(fresh, ep.epfd, unix.O_CLOEXEC)
+	if unix.Dup3(fresh, ep.epfd, unix.O_CLOEXEC) == nil {
+		ep.suspect = false
+	}
 }
 
 func (ep *epoll) wake() error { return ep.waker.wake() }
