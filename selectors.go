@@ -40,10 +40,10 @@
 // Unregister a file object before closing it. A descriptor closed while
 // registered is dropped silently by epoll and kqueue, reported as an
 // error (EVENT_READ|EVENT_WRITE) by poll and /dev/poll, and makes select
-// fail with EBADF until it is unregistered. Unregister still works after the close.
-// If its open file lives on through another descriptor (dup, fork), epoll
-// keeps reporting it under the old number; the epoll selector then swaps
-// in a new kernel set under the same number, without it.
+// fail with EBADF until it is unregistered. Unregister still works after
+// the close. If its open file lives on through another descriptor (dup,
+// fork), epoll keeps reporting it under the old number; the epoll selector
+// then swaps in a new kernel set under the same number, without it.
 //
 // # Concurrency
 //
