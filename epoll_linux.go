@@ -50,7 +50,7 @@ type epoll struct {
 	keylessWaits int  // waits in a row that reported a descriptor with no key
 }
 
-// firstEvents is how many events the first wait can take; sync makes room
+// firstEvents is how many events the first wait can take; reserve makes room
 // for more as descriptors are registered.
 const firstEvents = 128
 
