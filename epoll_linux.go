@@ -158,34 +158,6 @@ func (ep *epoll) look() (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	wfd := int32(ep.waker.readFD())
-	if ep.suspect {
-		return ep.readyWary(dst, keys, n)
-	}
-	// No descriptor was closed while registered: the kernel reports each
-	// registered number at most once, and a number without a key was
-	// unregistered during the wait.
-	woken := false
-	for i := range ep.events[:n] {
-		e := &ep.events[i]
-		if e.Fd == wfd {
-			ep.waker.drain()
-			woken = true
-			continue
-		}
-		if k := keys.get(int(e.Fd)); k != nil {
-			if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
-				dst = append(dst, Ready{Key: *k, Mask: m})
-			}
-		}
-	}
-	return dst, woken
-}
-
-// readyWary is ready once a descriptor was closed while registered, when
-// stale items (see purge) may report: it merges two events for a number
-// and purges the set when it sees one.
-func (ep *epoll) readyWary(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	woken, keyless, twice := false, false, false
 	wfd := int32(ep.waker.readFD())
 	keys.beginPass()
@@ -198,19 +170,24 @@ func (ep *epoll) readyWary(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 		var found, merged bool
 		dst, found, merged = keys.appendReady(dst, int(e.Fd), pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT))
-		// No key: unregistered since the wait began (another goroutine
-		// may), or a stale item (below). Two events for one number: a
-		// stale item, for sure.
 		keyless = keyless || !found
 		twice = twice || merged
 	}
-	if keyless {
-		ep.keylessWaits++
-	} else {
-		ep.keylessWaits = 0
-	}
-	if twice || ep.keylessWaits > 1 {
-		ep.purge(keys)
+	// Stale items (see purge) exist only once a descriptor was closed
+	// while registered. Then two events for one number betray one for
+	// sure, and so does a number without a key in two waits in a row: a
+	// key unregistered during a wait is gone from the kernel by the next.
+	// Without suspicion a keyless event is only such an unregistration,
+	// and never worth a purge.
+	if ep.suspect {
+		if keyless {
+			ep.keylessWaits++
+		} else {
+			ep.keylessWaits = 0
+		}
+		if twice || ep.keylessWaits > 1 {
+			ep.purge(keys)
+		}
 	}
 	return dst, woken
 }
@@ -225,8 +202,7 @@ func (ep *epoll) readyWary(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 // number fails with EBADF), and it goes on reporting under the old number,
 // with no key (every wait returns at once: Select would spin) or beside the
 // item of a file registered since under that number. Only a new set is rid
-// of it. An item without a key in two waits in a row is taken for stale:
-// a key unregistered during a wait is gone from the kernel by the next.
+// of it.
 //
 // A failure leaves the old set in place, to be purged at the next sign.
 func (ep *epoll) purge(keys *keyTable) {

@@ -137,16 +137,22 @@ type readyMark struct {
 // get returns the key registered for fd, or nil. The pointer is valid until
 // the table next changes.
 func (t *keyTable) get(fd int) *SelectorKey {
-	var i int32
+	if i := t.slot(fd); i != 0 {
+		return &t.keys[i-1]
+	}
+	return nil
+}
+
+// slot returns 1 + the index in keys of fd's key, or 0 when fd is not
+// registered.
+func (t *keyTable) slot(fd int) int32 {
 	if uint(fd) < uint(len(t.dense)) {
-		i = t.dense[fd]
-	} else if fd >= denseFDs {
-		i = t.far[fd]
+		return t.dense[fd]
 	}
-	if i == 0 {
-		return nil
+	if fd >= denseFDs {
+		return t.far[fd]
 	}
-	return &t.keys[i-1]
+	return 0
 }
 
 // put adds key, or replaces the key registered for key.FD.
@@ -179,12 +185,7 @@ func (t *keyTable) beginPass() {
 // item under a registered number). It reports whether fd is registered,
 // and whether m was merged.
 func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, found, merged bool) {
-	var i int32
-	if uint(fd) < uint(len(t.dense)) {
-		i = t.dense[fd]
-	} else if fd >= denseFDs {
-		i = t.far[fd]
-	}
+	i := t.slot(fd)
 	if i == 0 {
 		return dst, false, false
 	}
@@ -231,19 +232,12 @@ func (t *keyTable) remove(fd int) (SelectorKey, bool) {
 	last := len(t.keys) - 1
 	if moved := t.keys[last]; moved.FD != fd {
 		*k = moved
-		t.setIndex(moved.FD, t.indexOf(fd))
+		t.setIndex(moved.FD, t.slot(fd))
 	}
 	t.keys[last] = SelectorKey{} // let the collector have FileObj and Data
 	t.keys = t.keys[:last]
 	t.setIndex(fd, 0)
 	return key, true
-}
-
-func (t *keyTable) indexOf(fd int) int32 {
-	if fd >= denseFDs {
-		return t.far[fd]
-	}
-	return t.dense[fd]
 }
 
 // byObject finds the key registered through fileobj itself, compared with
