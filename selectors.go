@@ -480,12 +480,14 @@ type deadline struct {
 }
 
 func newDeadline(timeout time.Duration) deadline {
-	d := deadline{timeout: timeout}
-	if timeout > 0 {
-		d.at = time.Now().Add(timeout)
+	if timeout <= 0 {
+		return deadline{timeout: timeout}
 	}
-	return d
+	return deadline{timeout: timeout, at: later(timeout)}
 }
+
+// later is now plus d, out of newDeadline so that newDeadline inlines.
+func later(d time.Duration) time.Time { return time.Now().Add(d) }
 
 // remaining is the time left to wait: negative for no limit, at most
 // maxWait, zero once the deadline has passed.
