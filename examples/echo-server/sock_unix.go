@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"syscall"
@@ -67,36 +66,20 @@ func ignoringEINTRAccept(fd int) (int, syscall.Sockaddr, error) {
 	}
 }
 
-// recv reads what has arrived on s, without waiting: io.EOF at the end of
-// the stream.
+// recv reads what has arrived on s without waiting, as read(2) does: n > 0
+// bytes, or 0 and no error at the end of the stream, or an error. A read
+// interrupted by a signal fails with EINTR, which wouldBlock accepts: s
+// stays ready, and the selector reports it again. recv and send are a
+// bare system call each, small enough to inline, so that it is made from
+// the caller's frame (see conn.handle).
 func recv(s socket, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(s, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			return 0, io.EOF
-		}
-		return n, nil
-	}
+	return syscall.Read(s, p)
 }
 
-// send writes as much of p to s as fits now, possibly nothing.
+// send writes as much of p to s as fits now, as write(2) does: the count,
+// or an error (EINTR too, which wouldBlock accepts, as for recv).
 func send(s socket, p []byte) (int, error) {
-	for {
-		n, err := syscall.Write(s, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return n, nil
-	}
+	return syscall.Write(s, p)
 }
 
 func closeSocket(s socket) {
@@ -104,9 +87,11 @@ func closeSocket(s socket) {
 	_ = syscall.Close(s)
 }
 
-// wouldBlock reports the error of a call that found nothing to do.
+// wouldBlock reports the error of a call that found nothing to do now:
+// the socket is not ready, or a signal interrupted the call.
 func wouldBlock(err error) bool {
-	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		errors.Is(err, syscall.EINTR)
 }
 
 // connAborted reports a connection reset before it was accepted.

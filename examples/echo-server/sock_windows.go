@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"unsafe"
@@ -84,8 +83,8 @@ func accept(ln *net.TCPListener) (socket, string, error) {
 	return s, peer, nil
 }
 
-// recv reads what has arrived on s, without waiting: io.EOF at the end of
-// the stream.
+// recv reads what has arrived on s without waiting, as read(2) does: n > 0
+// bytes, or 0 and no error at the end of the stream, or an error.
 func recv(s socket, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -93,15 +92,13 @@ func recv(s socket, p []byte) (int, error) {
 	buf := windows.WSABuf{Len: uint32(len(p)), Buf: &p[0]}
 	var n, flags uint32
 	if err := windows.WSARecv(s, &buf, 1, &n, &flags, nil, nil); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, io.EOF
+		return -1, err
 	}
 	return int(n), nil
 }
 
-// send writes as much of p to s as fits now, possibly nothing.
+// send writes as much of p to s as fits now, as write(2) does: the count,
+// or an error.
 func send(s socket, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -109,7 +106,7 @@ func send(s socket, p []byte) (int, error) {
 	buf := windows.WSABuf{Len: uint32(len(p)), Buf: &p[0]}
 	var n uint32
 	if err := windows.WSASend(s, &buf, 1, &n, 0, nil, nil); err != nil {
-		return 0, err
+		return -1, err
 	}
 	return int(n), nil
 }
