@@ -149,6 +149,11 @@ func median(runs []run, f func(run) float64) float64 {
 	for i, r := range runs {
 		v[i] = f(r)
 	}
+	return medianOf(v)
+}
+
+// medianOf v, which it sorts; v is not empty.
+func medianOf(v []float64) float64 {
 	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
@@ -256,6 +261,32 @@ func writePerf(w io.Writer, s *scenario) {
 	fmt.Fprintf(w, "ours/rawepoll user %s, on-CPU %s; ours/gnet user %s; python/ours user %s\n",
 		ratio(s, "ours", "rawepoll", userPerf), ratio(s, "ours", "rawepoll", onCPU),
 		ratio(s, "ours", "gnet", userPerf), ratio(s, "python", "ours", userPerf))
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "paired by round (median, range): ours/rawepoll user %s, on-CPU %s\n",
+		paired(s, "ours", "rawepoll", userPerf), paired(s, "ours", "rawepoll", onCPU))
+}
+
+// paired is the median and range of the ratios of f between the runs of
+// servers a and b in the same round, which ran a minute apart at most: a
+// drift of the machine's speed between rounds cancels out of them.
+func paired(s *scenario, a, b string, f func(run) float64) string {
+	ga, gb := s.find(a), s.find(b)
+	if ga == nil || gb == nil {
+		return "n/a"
+	}
+	var ratios []float64
+	for _, ra := range ga.runs {
+		for _, rb := range gb.runs {
+			if ra.Round == rb.Round && f(rb) != 0 {
+				ratios = append(ratios, f(ra)/f(rb))
+			}
+		}
+	}
+	if len(ratios) == 0 {
+		return "n/a"
+	}
+	lo, hi := slices.Min(ratios), slices.Max(ratios)
+	return fmt.Sprintf("%.2f (%.2f–%.2f, %d rounds)", medianOf(ratios), lo, hi, len(ratios))
 }
 
 // ratio is the median of f over the runs of server a divided by that of

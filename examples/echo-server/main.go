@@ -267,9 +267,10 @@ func (s *server) accept() {
 // handle is a connection's callback: it sends what is pending, reads what
 // arrived and echoes it (straight from the read buffer if nothing is
 // pending, the rest queued), and then watches the events the connection
-// needs. The read and the write are made here rather than in helpers: on
-// a CPU whose return predictions the kernel clears on every system call,
-// each frame between the loop and the call costs a mispredicted return.
+// needs. The read and the write are made here rather than in helpers, as
+// few frames from the loop as in a hand-written epoll server: the returns
+// right after a system call are where a profile of a busy server finds
+// much of its user time.
 func (c *conn) handle(mask selectors.Events) {
 	if c.closed {
 		// Closed by an earlier callback of the same Select: its
