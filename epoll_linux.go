@@ -126,8 +126,7 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 	// The system calls are made here, not through unix.EpollWait or a
 	// helper: one frame fewer to return through after each, and the
 	// returns right after a system call are where a profile of a busy
-	// loop finds much of its user time (the predictors are cold after the
-	// kernel's Spectre mitigations).
+	// loop finds much of its user time.
 	//
 	// When the last wait found several descriptors ready, look first
 	// without blocking, through a raw system call that skips the Go

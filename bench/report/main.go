@@ -268,7 +268,8 @@ func writePerf(w io.Writer, s *scenario) {
 
 // paired is the median and range of the ratios of f between the runs of
 // servers a and b in the same round, which ran a minute apart at most: a
-// drift of the machine's speed between rounds cancels out of them.
+// drift of the machine's speed from one round to the next stays out of
+// them.
 func paired(s *scenario, a, b string, f func(run) float64) string {
 	ga, gb := s.find(a), s.find(b)
 	if ga == nil || gb == nil {
