@@ -13,7 +13,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -175,12 +174,27 @@ func (s *scenario) perf() bool {
 	return n > 0
 }
 
-func user(r run) float64      { return r.UserUs }
-func total(r run) float64     { return r.TotalUs }
-func userPerf(r run) float64  { return r.UserUsPerf }
-func onCPU(r run) float64     { return r.SchedUsRT }
-func byUser(a, b run) int     { return cmp.Compare(a.UserUs, b.UserUs) }
-func byUserPerf(a, b run) int { return cmp.Compare(a.UserUsPerf, b.UserUsPerf) }
+func user(r run) float64     { return r.UserUs }
+func total(r run) float64    { return r.TotalUs }
+func userPerf(r run) float64 { return r.UserUsPerf }
+func onCPU(r run) float64    { return r.SchedUsRT }
+
+// runsCell is a group's runs column: how many, and how many failed.
+func runsCell(g *group) string {
+	if g.failed > 0 {
+		return fmt.Sprintf("%d (%d failed)", len(g.runs), g.failed)
+	}
+	return fmt.Sprint(len(g.runs))
+}
+
+// spread is the lowest and the highest of f over runs, which are not empty.
+func spread(runs []run, f func(run) float64) (lo, hi float64) {
+	lo, hi = f(runs[0]), f(runs[0])
+	for _, r := range runs[1:] {
+		lo, hi = min(lo, f(r)), max(hi, f(r))
+	}
+	return lo, hi
+}
 
 func write(w io.Writer, s *scenario) {
 	fmt.Fprintf(w, "### %s\n\n", s.name)
@@ -191,16 +205,12 @@ func write(w io.Writer, s *scenario) {
 	fmt.Fprintln(w, "| server | runs | round trips/s | p50 µs | p99 µs | user µs/rt | sys µs/rt | total µs/rt | user spread | on-CPU µs/rt | user ticks |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
 	for _, g := range s.groups {
-		runs := fmt.Sprint(len(g.runs))
-		if g.failed > 0 {
-			runs += fmt.Sprintf(" (%d failed)", g.failed)
-		}
+		runs := runsCell(g)
 		if len(g.runs) == 0 {
 			fmt.Fprintf(w, "| %s | %s | | | | | | | | | |\n", g.server, runs)
 			continue
 		}
-		lo := slices.MinFunc(g.runs, byUser).UserUs
-		hi := slices.MaxFunc(g.runs, byUser).UserUs
+		lo, hi := spread(g.runs, user)
 		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f–%.2f | %.2f | %.0f |\n",
 			g.server, runs,
 			median(g.runs, func(r run) float64 { return r.RTPerSec }),
@@ -230,17 +240,13 @@ func writePerf(w io.Writer, s *scenario) {
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
 	freq := 0.0
 	for _, g := range s.groups {
-		runs := fmt.Sprint(len(g.runs))
-		if g.failed > 0 {
-			runs += fmt.Sprintf(" (%d failed)", g.failed)
-		}
+		runs := runsCell(g)
 		if len(g.runs) == 0 {
 			fmt.Fprintf(w, "| %s | %s | | | | | | | | | | |\n", g.server, runs)
 			continue
 		}
 		freq = g.runs[0].PerfFreq
-		lo := slices.MinFunc(g.runs, byUserPerf).UserUsPerf
-		hi := slices.MaxFunc(g.runs, byUserPerf).UserUsPerf
+		lo, hi := spread(g.runs, userPerf)
 		fmt.Fprintf(w, "| %s | %s | %.0f | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f–%.2f | %.0f | %.0f%% | %.2f |\n",
 			g.server, runs,
 			median(g.runs, func(r run) float64 { return r.RTPerSec }),
