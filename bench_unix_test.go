@@ -13,6 +13,7 @@ package selectors
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -154,6 +155,7 @@ func benchSelect(b *testing.B, backend string, n, ready int) {
 		}
 		return found
 	}
+	ready0 := make([]Ready, 0, n) // the paired SelectInto's buffer
 	newRaw := rawLoops[backend]
 	if newRaw != nil { // first, so that no garbage of Select's is collected in its time
 		raw, err := newRaw(fds, EVENT_READ)
@@ -166,6 +168,13 @@ func benchSelect(b *testing.B, backend string, n, ready int) {
 					b.Fatalf("raw wait: %d ready, want %d", got, ready)
 				}
 			}
+		})
+		b.Run("op=paired", func(b *testing.B) {
+			benchPaired(b, func() bool { return raw.wait(data) == ready }, func() bool {
+				rs, err := s.SelectInto(ready0[:0], -1)
+				ready0 = rs
+				return err == nil && touch(rs) == ready
+			})
 		})
 	}
 	b.Run("op=SelectInto", func(b *testing.B) {
@@ -188,6 +197,56 @@ func benchSelect(b *testing.B, backend string, n, ready int) {
 			}
 		}
 	})
+}
+
+// pairSpan is about how long benchPaired runs one kind of wait before it
+// switches to the other: short beside the machine's drift, long beside a
+// clock read.
+const pairSpan = 50 * time.Microsecond
+
+// benchPaired runs the raw wait and SelectInto in alternate blocks, as
+// many of one kind as take about pairSpan (one, for waits longer than
+// that), and reports each one's time per wait and their ratio, "ours/raw".
+// Separate benchmarks run seconds apart, and on a virtual machine whose
+// speed drifts by 10% and more in that time their ratio drifts with it;
+// blocks microseconds apart see the same machine. One op is one wait.
+func benchPaired(b *testing.B, raw, ours func() bool) {
+	waits := [2]func() bool{raw, ours}
+	names := [2]string{"raw wait", "SelectInto"}
+	// The block size, from one wait of each kind.
+	start := time.Now()
+	for kind, wait := range waits {
+		if !wait() {
+			b.Fatalf("%s: not what the other benchmarks found ready", names[kind])
+		}
+	}
+	block := max(1, min(64, int(2*pairSpan/max(time.Since(start), 1))))
+	var total [2]time.Duration
+	var count [2]int
+	kind, k := 0, 0
+	b.ReportAllocs()
+	start = time.Now()
+	for b.Loop() {
+		if !waits[kind]() {
+			b.Fatalf("%s: not what the other benchmarks found ready", names[kind])
+		}
+		if k++; k == block {
+			now := time.Now()
+			total[kind] += now.Sub(start)
+			count[kind] += k
+			start, k, kind = now, 0, kind^1
+		}
+	}
+	if count[0] == 0 || count[1] == 0 {
+		return // b.N too small for a block of each (-benchtime=1x)
+	}
+	per := [2]float64{}
+	for i := range per {
+		per[i] = float64(total[i].Nanoseconds()) / float64(count[i])
+	}
+	b.ReportMetric(per[0], "raw-ns/wait")
+	b.ReportMetric(per[1], "ours-ns/wait")
+	b.ReportMetric(per[1]/per[0], "ours/raw")
 }
 
 // warmUp makes the first Select, which sizes the backend's buffers to the
