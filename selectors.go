@@ -234,6 +234,7 @@ type selector struct {
 	mu         sync.Mutex // guards keys, waiting and the poller's registrations
 	keys       keyTable
 	registered atomic.Int32 // len(keys.keys), for reserve outside mu
+	reserved   int          // the registered count of the last reserve (-1: none); Select's own
 	waiting    bool         // a rebuilder's Select is between sync and ready
 	closed     atomic.Bool  // set once, under mu
 	woken      atomic.Bool  // Wakeup was called and no Select has returned for it
@@ -241,7 +242,7 @@ type selector struct {
 
 func newSelector(name string, p poller) selector {
 	r, _ := p.(rebuilder)
-	return selector{name: name, p: p, r: r}
+	return selector{name: name, p: p, r: r, reserved: -1}
 }
 
 func (s *selector) backendName() string { return s.name }
@@ -404,8 +405,9 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 			s.r.sync(&s.keys)
 			s.waiting = true
 			s.mu.Unlock()
-		} else {
-			s.p.reserve(int(s.registered.Load()))
+		} else if r := int(s.registered.Load()); r != s.reserved {
+			s.p.reserve(r)
+			s.reserved = r
 		}
 
 		n, err := s.p.wait(dl.remaining())
