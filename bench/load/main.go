@@ -6,13 +6,19 @@
 // server with perf record in that window, for a finer split of that
 // time into user and system (see perf.go).
 //
-// It prints one JSON object on one line (see result) and exits 0, or
-// prints the error to stderr and exits 1: a wrong byte, a connection that
-// fails or closes, or a server that stops answering for -grace.
+// Given lists for -addr, -pid and -server (comma-separated, one entry per
+// server), it drives several servers at once, -conns connections each, in
+// one window and with one perf: a pair of servers measured side by side
+// on one CPU sees the same machine, however its speed drifts.
+//
+// It prints one JSON object on one line per server (see result) and exits
+// 0, or prints the error to stderr and exits 1: a wrong byte, a connection
+// that fails or closes, or a server that stops answering for -grace.
 //
 // Usage:
 //
-//	load -addr 127.0.0.1:PORT -pid PID [-conns 50] [-size 64] [-warmup 1s] [-duration 3s] [-perf FILE]
+//	load -addr 127.0.0.1:PORT[,...] -pid PID[,...] [-server NAME[,...]] [-conns 50] [-size 64]
+//	     [-warmup 1s] [-duration 3s] [-perf FILE]
 package main
 
 import (
@@ -25,6 +31,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +74,7 @@ type result struct {
 	SchedUsRT   float64 `json:"sched_us_per_rt"`
 	ServerComm  string  `json:"server_comm"`
 	ServerPID   int     `json:"server_pid"`
+	Together    int     `json:"together,omitempty"` // servers measured at once, if more than one
 
 	// With -perf (see perf.go): the cpu-clock samples of the server's
 	// CPU in the window that fell on the server, those of them in user
@@ -91,14 +100,14 @@ func main() {
 }
 
 func run() error {
-	addr := flag.String("addr", "", "the echo server's `host:port` (loopback only)")
-	pid := flag.Int("pid", 0, "the server's process `id`, for its CPU time")
+	addrs := flag.String("addr", "", "the echo server's `host:port` (loopback only); a comma-separated list for several")
+	pids := flag.String("pid", "", "the server's process `id`, for its CPU time; a list, one per -addr")
 	conns := flag.Int("conns", 50, "connections")
 	size := flag.Int("size", 64, "message size in bytes")
 	warmup := flag.Duration("warmup", time.Second, "traffic before measuring")
 	duration := flag.Duration("duration", 3*time.Second, "the measured window")
 	grace := flag.Duration("grace", 5*time.Second, "how long a round trip may take before the run fails")
-	name := flag.String("server", "", "the server's name, copied to the output")
+	names := flag.String("server", "", "the server's name, copied to the output; a list, one per -addr")
 	scenario := flag.String("scenario", "", "the scenario's name, copied to the output")
 	round := flag.Int("round", 0, "the round number, copied to the output")
 	perfData := flag.String("perf", "", "sample the server with perf record into `file` for the user/system split (none if empty)")
@@ -106,8 +115,14 @@ func run() error {
 	perfCPU := flag.Int("perf-cpu", 0, "the CPU that the server is pinned to, which perf samples")
 	flag.Parse()
 
-	if err := checkFlags(*addr, *pid, *conns, *size, *warmup, *duration, *grace); err != nil {
+	targets, err := parseTargets(*addrs, *pids, *names)
+	if err != nil {
 		return err
+	}
+	for _, t := range targets {
+		if err := checkFlags(t.addr, t.pid, *conns, *size, *warmup, *duration, *grace); err != nil {
+			return err
+		}
 	}
 	if *perfFreq < 100 || *perfFreq > 20000 {
 		return fmt.Errorf("-perf-freq %d: want 100 to 20000", *perfFreq)
@@ -139,7 +154,7 @@ func run() error {
 	// Everything below is bounded by the deadlines set on the
 	// connections, and perf by its own timeouts; this is the bound if
 	// something else hangs. perf dies with the load (Pdeathsig).
-	limit := 10*time.Second + time.Duration(*conns)*(*grace) + *warmup + *duration + *grace
+	limit := 10*time.Second + time.Duration(len(targets)**conns)*(*grace) + *warmup + *duration + *grace
 	if perf != nil {
 		limit += 80 * time.Second
 	}
@@ -148,14 +163,19 @@ func run() error {
 		os.Exit(1)
 	})
 
-	clients, err := dialAll(*addr, *conns, *size, *grace)
+	var clients []*client
 	defer func() {
 		for _, c := range clients {
 			c.conn.Close()
 		}
 	}()
-	if err != nil {
-		return err
+	for _, t := range targets {
+		var err error
+		t.clients, err = dialAll(t.addr, *conns, *size, *grace)
+		clients = append(clients, t.clients...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.addr, err)
+		}
 	}
 
 	var phase atomic.Int32
@@ -189,32 +209,38 @@ func run() error {
 			perfWarn(err)
 		}
 	}
-	cpu0, err := readCPU(*pid)
-	if err != nil {
-		phase.Store(stopping)
-		return err
+	for _, t := range targets {
+		if t.cpu0, err = readCPU(t.pid); err != nil {
+			phase.Store(stopping)
+			return err
+		}
 	}
 	start := time.Now()
 	phase.Store(measuring)
 	time.Sleep(*duration)
 	phase.Store(stopping)
 	elapsed := time.Since(start)
-	cpu1, err := readCPU(*pid)
-	if err != nil {
-		return err
+	for _, t := range targets {
+		if t.cpu1, err = readCPU(t.pid); err != nil {
+			return err
+		}
 	}
-	var split perfSplit
+	var splits map[int]perfSplit
 	if perf != nil {
 		err := perf.command("disable", 5*time.Second)
 		if err == nil {
 			err = perf.stop(10 * time.Second)
 		}
 		if err == nil {
-			split, err = perfCount(*perfData, *pid, 60*time.Second)
+			ids := make([]int, len(targets))
+			for i, t := range targets {
+				ids[i] = t.pid
+			}
+			splits, err = perfCount(*perfData, ids, 60*time.Second)
 		}
 		if err != nil {
 			perfWarn(err)
-			split = perfSplit{}
+			splits = nil
 		}
 	}
 	wg.Wait()
@@ -225,21 +251,74 @@ func run() error {
 		}
 	}
 
+	for _, t := range targets {
+		r, err := t.result(elapsed, splits[t.pid], *perfFreq)
+		if err != nil {
+			return err
+		}
+		r.Scenario, r.Round, r.Conns, r.Size = *scenario, *round, *conns, *size
+		if len(targets) > 1 {
+			r.Together = len(targets)
+		}
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(line))
+	}
+	return nil
+}
+
+// target is one server that the load drives.
+type target struct {
+	addr, name string
+	pid        int
+	clients    []*client
+	cpu0, cpu1 cpuTime // at the edges of the window
+}
+
+// parseTargets pairs the entries of the -addr, -pid and -server lists;
+// checkFlags checks each.
+func parseTargets(addrs, pids, names string) ([]*target, error) {
+	a, p := strings.Split(addrs, ","), strings.Split(pids, ",")
+	n := make([]string, len(a))
+	if names != "" {
+		n = strings.Split(names, ",")
+	}
+	if len(p) != len(a) || len(n) != len(a) {
+		return nil, fmt.Errorf("-addr %q, -pid %q, -server %q: want one of each per server", addrs, pids, names)
+	}
+	if len(a) > 8 {
+		return nil, fmt.Errorf("-addr %q: 8 servers at most", addrs)
+	}
+	targets := make([]*target, len(a))
+	for i := range a {
+		pid := 0
+		if p[i] != "" {
+			var err error
+			if pid, err = strconv.Atoi(p[i]); err != nil {
+				return nil, fmt.Errorf("-pid %q: %q is not a process id", pids, p[i])
+			}
+		}
+		targets[i] = &target{addr: a[i], pid: pid, name: n[i]}
+	}
+	return targets, nil
+}
+
+// result is what t's clients and CPU times say of the window.
+func (t *target) result(elapsed time.Duration, split perfSplit, perfFreq int) (result, error) {
 	var hist histogram
 	var rts int64
-	for _, c := range clients {
+	for _, c := range t.clients {
 		hist.add(&c.hist)
 		rts += c.roundTrips
 	}
 	if rts == 0 {
-		return errors.New("no round trip completed in the measured window")
+		return result{}, fmt.Errorf("%s: no round trip completed in the measured window", t.addr)
 	}
+	cpu0, cpu1 := t.cpu0, t.cpu1
 	r := result{
-		Server:     *name,
-		Scenario:   *scenario,
-		Round:      *round,
-		Conns:      *conns,
-		Size:       *size,
+		Server:     t.name,
 		Seconds:    elapsed.Seconds(),
 		RoundTrips: rts,
 		RTPerSec:   float64(rts) / elapsed.Seconds(),
@@ -251,7 +330,7 @@ func run() error {
 		ClockTick:  clockTick,
 		SchedNs:    cpu1.schedNs - cpu0.schedNs,
 		ServerComm: cpu1.comm,
-		ServerPID:  *pid,
+		ServerPID:  t.pid,
 	}
 	usPerTick := 1e6 / float64(clockTick)
 	r.UserUsPerRT = float64(r.UserTicks) * usPerTick / float64(rts)
@@ -261,7 +340,7 @@ func run() error {
 	if split.samples > 0 {
 		r.PerfSamples = split.samples
 		r.PerfUserSamples = split.user
-		r.PerfFreq = *perfFreq
+		r.PerfFreq = perfFreq
 		r.PerfSampledNs = split.sampledNs
 		r.PerfUserNs = split.userNs
 		r.UserUsPerRTPerf = float64(split.userNs) / 1e3 / float64(rts)
@@ -270,12 +349,7 @@ func run() error {
 			r.PerfCoverage = float64(split.sampledNs) / float64(r.SchedNs)
 		}
 	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(line))
-	return nil
+	return r, nil
 }
 
 func checkFlags(addr string, pid, conns, size int, warmup, duration, grace time.Duration) error {

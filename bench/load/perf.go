@@ -195,17 +195,20 @@ func (p *perfRun) abort() {
 type perfSplit struct {
 	samples, user     int64 // the process's samples, and those in user mode
 	sampledNs, userNs int64 // the on-CPU time they stand for
-	others            int64 // samples of other processes (or the idle task)
 }
 
-// perfCount adds up the samples of process pid in a perf.data file and
-// those taken in user mode, and removes the file. A sample's mode is told by its
+// perfCount adds up the samples of each process of pids in a perf.data
+// file and those taken in user mode, and removes the file. A sample's mode is told by its
 // instruction pointer: the kernel lives in the upper half of the address
 // space (x86-64, arm64, riscv64 alike), user space in the lower; the vDSO
 // is user space.
-func perfCount(data string, pid int, timeout time.Duration) (perfSplit, error) {
+func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSplit, error) {
 	defer os.Remove(data)
-	var s perfSplit
+	splits := make(map[int]*perfSplit, len(pids))
+	for _, pid := range pids {
+		splits[pid] = &perfSplit{}
+	}
+	var others int64
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "perf", "script", "-i", data, "-F", "pid,period,ip")
@@ -213,10 +216,10 @@ func perfCount(data string, pid int, timeout time.Duration) (perfSplit, error) {
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return s, err
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return s, fmt.Errorf("perf script: %w", err)
+		return nil, fmt.Errorf("perf script: %w", err)
 	}
 	sc := bufio.NewScanner(out)
 	var bad string
@@ -242,8 +245,9 @@ func perfCount(data string, pid int, timeout time.Duration) (perfSplit, error) {
 			}
 			continue
 		}
-		if p != pid {
-			s.others++
+		s := splits[p]
+		if s == nil {
+			others++
 			continue
 		}
 		s.samples++
@@ -255,17 +259,22 @@ func perfCount(data string, pid int, timeout time.Duration) (perfSplit, error) {
 	}
 	scanErr := sc.Err()
 	if err := cmd.Wait(); err != nil {
-		return s, fmt.Errorf("perf script: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("perf script: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	switch {
 	case scanErr != nil:
-		return s, fmt.Errorf("perf script: %w", scanErr)
+		return nil, fmt.Errorf("perf script: %w", scanErr)
 	case bad != "":
-		return s, fmt.Errorf("perf script: cannot parse %q", bad)
-	case s.samples == 0:
-		return s, fmt.Errorf("perf: no samples of process %d in the window (%d of others): is it on the CPU perf watched?", pid, s.others)
+		return nil, fmt.Errorf("perf script: cannot parse %q", bad)
 	}
-	return s, nil
+	counted := make(map[int]perfSplit, len(pids))
+	for pid, s := range splits {
+		if s.samples == 0 {
+			return nil, fmt.Errorf("perf: no samples of process %d in the window (%d of others): is it on the CPU perf watched?", pid, others)
+		}
+		counted[pid] = *s
+	}
+	return counted, nil
 }
 
 // boundedBuffer keeps the first max bytes written to it.

@@ -35,6 +35,7 @@ type run struct {
 	TotalUs   float64 `json:"total_us_per_rt"`
 	SchedUsRT float64 `json:"sched_us_per_rt"`
 	UserTicks float64 `json:"user_ticks"`
+	Together  int     `json:"together"` // servers run at once (TOGETHER=1), or 0
 	Error     string  `json:"error"`
 
 	PerfSamples     float64 `json:"perf_samples"`
@@ -268,14 +269,27 @@ func writePerf(w io.Writer, s *scenario) {
 		ratio(s, "ours", "rawepoll", userPerf), ratio(s, "ours", "rawepoll", onCPU),
 		ratio(s, "ours", "gnet", userPerf), ratio(s, "python", "ours", userPerf))
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "paired by round (median, range): ours/rawepoll user %s, on-CPU %s\n",
+	fmt.Fprintf(w, "%s (median, range): ours/rawepoll user %s, on-CPU %s\n", s.pairing(),
 		paired(s, "ours", "rawepoll", userPerf), paired(s, "ours", "rawepoll", onCPU))
 }
 
+// pairing says how paired pairs runs: by round, or by the window in which
+// the servers ran together.
+func (s *scenario) pairing() string {
+	for _, g := range s.groups {
+		for _, r := range g.runs {
+			if r.Together > 1 {
+				return "side by side on one CPU, paired by window"
+			}
+		}
+	}
+	return "paired by round"
+}
+
 // paired is the median and range of the ratios of f between the runs of
-// servers a and b in the same round, which ran a minute apart at most: a
-// drift of the machine's speed from one round to the next stays out of
-// them.
+// servers a and b in the same round, which ran a minute apart at most (or
+// at once, with TOGETHER=1): a drift of the machine's speed from one round
+// to the next stays out of them.
 func paired(s *scenario, a, b string, f func(run) float64) string {
 	ga, gb := s.find(a), s.find(b)
 	if ga == nil || gb == nil {
