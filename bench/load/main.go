@@ -154,7 +154,7 @@ func run() error {
 	// Everything below is bounded by the deadlines set on the
 	// connections, and perf by its own timeouts; this is the bound if
 	// something else hangs. perf dies with the load (Pdeathsig).
-	limit := 10*time.Second + time.Duration(len(targets)**conns)*(*grace) + *warmup + *duration + *grace
+	limit := 10*time.Second + time.Duration(len(targets)*(*conns))*(*grace) + *warmup + *duration + *grace
 	if perf != nil {
 		limit += 80 * time.Second
 	}
