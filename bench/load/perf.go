@@ -198,10 +198,10 @@ type perfSplit struct {
 }
 
 // perfCount adds up the samples of each process of pids in a perf.data
-// file and those taken in user mode, and removes the file. A sample's mode is told by its
-// instruction pointer: the kernel lives in the upper half of the address
-// space (x86-64, arm64, riscv64 alike), user space in the lower; the vDSO
-// is user space.
+// file and those taken in user mode, and removes the file. A sample's mode
+// is told by its instruction pointer: the kernel lives in the upper half
+// of the address space (x86-64, arm64, riscv64 alike), user space in the
+// lower; the vDSO is user space.
 func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSplit, error) {
 	defer os.Remove(data)
 	splits := make(map[int]*perfSplit, len(pids))

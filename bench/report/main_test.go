@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// perfLine is a load output line with perf fields, as report reads them.
+func perfLine(server string, round, together int, user, onCPU float64) string {
+	return fmt.Sprintf(`{"server":%q,"scenario":"s","round":%d,"together":%d,"rt_per_s":1000,`+
+		`"perf_samples":100,"perf_user_samples":10,"perf_freq":4000,"perf_coverage":0.9,`+
+		`"user_us_per_rt_perf":%g,"sched_us_per_rt":%g}`+"\n", server, round, together, user, onCPU)
+}
+
+func TestPairedByRoundAndByWindow(t *testing.T) {
+	// Two rounds: ours/rawepoll user 1.2 then 1.5, on-CPU 1.1 both times.
+	lines := perfLine("rawepoll", 1, 0, 1, 10) + perfLine("ours", 1, 0, 1.2, 11) +
+		perfLine("rawepoll", 2, 0, 1, 10) + perfLine("ours", 2, 0, 1.5, 11)
+	for _, c := range []struct {
+		together int
+		want     string
+	}{
+		{0, "paired by round (median, range): ours/rawepoll user 1.35 (1.20–1.50, 2 rounds), on-CPU 1.10 (1.10–1.10, 2 rounds)"},
+		{2, "side by side on one CPU, paired by window (median, range): ours/rawepoll user 1.35 (1.20–1.50, 2 rounds)"},
+	} {
+		in := strings.ReplaceAll(lines, `"together":0`, fmt.Sprintf(`"together":%d`, c.together))
+		scenarios, err := read(strings.NewReader(in), "test", nil)
+		if err != nil || len(scenarios) != 1 {
+			t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
+		}
+		var out strings.Builder
+		write(&out, scenarios[0])
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("together=%d: the report does not say %q:\n%s", c.together, c.want, out.String())
+		}
+	}
+}
