@@ -155,7 +155,6 @@ func benchSelect(b *testing.B, backend string, n, ready int) {
 		}
 		return found
 	}
-	ready0 := make([]Ready, 0, n) // the paired SelectInto's buffer
 	newRaw := rawLoops[backend]
 	if newRaw != nil { // first, so that no garbage of Select's is collected in its time
 		raw, err := newRaw(fds, EVENT_READ)
@@ -170,9 +169,10 @@ func benchSelect(b *testing.B, backend string, n, ready int) {
 			}
 		})
 		b.Run("op=paired", func(b *testing.B) {
+			rs := make([]Ready, 0, n)
 			benchPaired(b, func() bool { return raw.wait(data) == ready }, func() bool {
-				rs, err := s.SelectInto(ready0[:0], -1)
-				ready0 = rs
+				var err error
+				rs, err = s.SelectInto(rs[:0], -1)
 				return err == nil && touch(rs) == ready
 			})
 		})
@@ -213,13 +213,15 @@ const pairSpan = 50 * time.Microsecond
 func benchPaired(b *testing.B, raw, ours func() bool) {
 	waits := [2]func() bool{raw, ours}
 	names := [2]string{"raw wait", "SelectInto"}
-	// The block size, from one wait of each kind.
-	start := time.Now()
-	for kind, wait := range waits {
-		if !wait() {
+	wait := func(kind int) {
+		if !waits[kind]() {
 			b.Fatalf("%s: not what the other benchmarks found ready", names[kind])
 		}
 	}
+	// The block size, from one wait of each kind.
+	start := time.Now()
+	wait(0)
+	wait(1)
 	block := max(1, min(64, int(2*pairSpan/max(time.Since(start), 1))))
 	var total [2]time.Duration
 	var count [2]int
@@ -227,9 +229,7 @@ func benchPaired(b *testing.B, raw, ours func() bool) {
 	b.ReportAllocs()
 	start = time.Now()
 	for b.Loop() {
-		if !waits[kind]() {
-			b.Fatalf("%s: not what the other benchmarks found ready", names[kind])
-		}
+		wait(kind)
 		if k++; k == block {
 			now := time.Now()
 			total[kind] += now.Sub(start)

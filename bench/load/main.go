@@ -316,7 +316,6 @@ func (t *target) result(elapsed time.Duration, split perfSplit, perfFreq int) (r
 	if rts == 0 {
 		return result{}, fmt.Errorf("%s: no round trip completed in the measured window", t.addr)
 	}
-	cpu0, cpu1 := t.cpu0, t.cpu1
 	r := result{
 		Server:     t.name,
 		Seconds:    elapsed.Seconds(),
@@ -325,11 +324,11 @@ func (t *target) result(elapsed time.Duration, split perfSplit, perfFreq int) (r
 		P50us:      hist.quantile(0.50) / 1e3,
 		P99us:      hist.quantile(0.99) / 1e3,
 		MaxUs:      hist.quantile(1) / 1e3,
-		UserTicks:  cpu1.user - cpu0.user,
-		SysTicks:   cpu1.sys - cpu0.sys,
+		UserTicks:  t.cpu1.user - t.cpu0.user,
+		SysTicks:   t.cpu1.sys - t.cpu0.sys,
 		ClockTick:  clockTick,
-		SchedNs:    cpu1.schedNs - cpu0.schedNs,
-		ServerComm: cpu1.comm,
+		SchedNs:    t.cpu1.schedNs - t.cpu0.schedNs,
+		ServerComm: t.cpu1.comm,
 		ServerPID:  t.pid,
 	}
 	usPerTick := 1e6 / float64(clockTick)

@@ -204,9 +204,9 @@ type perfSplit struct {
 // lower; the vDSO is user space.
 func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSplit, error) {
 	defer os.Remove(data)
-	splits := make(map[int]*perfSplit, len(pids))
+	splits := make(map[int]perfSplit, len(pids))
 	for _, pid := range pids {
-		splits[pid] = &perfSplit{}
+		splits[pid] = perfSplit{}
 	}
 	var others int64
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -245,8 +245,8 @@ func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSpli
 			}
 			continue
 		}
-		s := splits[p]
-		if s == nil {
+		s, ok := splits[p]
+		if !ok {
 			others++
 			continue
 		}
@@ -256,6 +256,7 @@ func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSpli
 			s.user++
 			s.userNs += period
 		}
+		splits[p] = s
 	}
 	scanErr := sc.Err()
 	if err := cmd.Wait(); err != nil {
@@ -267,14 +268,12 @@ func perfCount(data string, pids []int, timeout time.Duration) (map[int]perfSpli
 	case bad != "":
 		return nil, fmt.Errorf("perf script: cannot parse %q", bad)
 	}
-	counted := make(map[int]perfSplit, len(pids))
 	for pid, s := range splits {
 		if s.samples == 0 {
 			return nil, fmt.Errorf("perf: no samples of process %d in the window (%d of others): is it on the CPU perf watched?", pid, others)
 		}
-		counted[pid] = *s
 	}
-	return counted, nil
+	return splits, nil
 }
 
 // boundedBuffer keeps the first max bytes written to it.

@@ -14,9 +14,6 @@ func perfLine(server string, round, together int, user, onCPU float64) string {
 }
 
 func TestPairedByRoundAndByWindow(t *testing.T) {
-	// Two rounds: ours/rawepoll user 1.2 then 1.5, on-CPU 1.1 both times.
-	lines := perfLine("rawepoll", 1, 0, 1, 10) + perfLine("ours", 1, 0, 1.2, 11) +
-		perfLine("rawepoll", 2, 0, 1, 10) + perfLine("ours", 2, 0, 1.5, 11)
 	for _, c := range []struct {
 		together int
 		want     string
@@ -24,7 +21,9 @@ func TestPairedByRoundAndByWindow(t *testing.T) {
 		{0, "paired by round (median, range): ours/rawepoll user 1.35 (1.20–1.50, 2 rounds), on-CPU 1.10 (1.10–1.10, 2 rounds)"},
 		{2, "side by side on one CPU, paired by window (median, range): ours/rawepoll user 1.35 (1.20–1.50, 2 rounds)"},
 	} {
-		in := strings.ReplaceAll(lines, `"together":0`, fmt.Sprintf(`"together":%d`, c.together))
+		// Two rounds: ours/rawepoll user 1.2 then 1.5, on-CPU 1.1 both times.
+		in := perfLine("rawepoll", 1, c.together, 1, 10) + perfLine("ours", 1, c.together, 1.2, 11) +
+			perfLine("rawepoll", 2, c.together, 1, 10) + perfLine("ours", 2, c.together, 1.5, 11)
 		scenarios, err := read(strings.NewReader(in), "test", nil)
 		if err != nil || len(scenarios) != 1 {
 			t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
