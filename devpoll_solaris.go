@@ -26,7 +26,6 @@ func init() {
 // the driver refuses a child process with EACCES.
 type DevpollSelector struct {
 	selector
-	dp *devpoll
 }
 
 // NewDevpollSelector returns a DevpollSelector, or the kernel's error
@@ -36,7 +35,7 @@ func NewDevpollSelector() (*DevpollSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DevpollSelector{selector: newSelector("devpoll", dp), dp: dp}, nil
+	return &DevpollSelector{selector: newSelector("devpoll", dp)}, nil
 }
 
 // Fileno returns the /dev/poll descriptor, or -1 once the selector is
@@ -46,7 +45,7 @@ func (s *DevpollSelector) Fileno() int {
 	if s.closed.Load() {
 		return -1
 	}
-	return s.dp.fd
+	return s.p.(*devpoll).fd
 }
 
 // From sys/devpoll.h and sys/poll.h, the same in illumos and Oracle

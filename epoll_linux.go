@@ -19,7 +19,6 @@ func init() {
 // EPERM, as epoll does.
 type EpollSelector struct {
 	selector
-	ep *epoll
 }
 
 // NewEpollSelector returns an EpollSelector, or the kernel's error wrapped
@@ -29,7 +28,7 @@ func NewEpollSelector() (*EpollSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EpollSelector{selector: newSelector("epoll", ep), ep: ep}, nil
+	return &EpollSelector{selector: newSelector("epoll", ep)}, nil
 }
 
 // Fileno returns the epoll descriptor, or -1 once the selector is closed.
@@ -38,7 +37,7 @@ func (s *EpollSelector) Fileno() int {
 	if s.closed.Load() {
 		return -1
 	}
-	return s.ep.epfd
+	return s.p.(*epoll).epfd
 }
 
 // epoll is the poller of EpollSelector.
@@ -218,7 +217,8 @@ func (ep *epoll) purge(keys *keyTable) {
 	if add(ep.waker.readFD(), unix.EPOLLIN) != nil {
 		return
 	}
-	for _, k := range keys.keys {
+	for i := range keys.len() {
+		k := keys.at(i)
 		// A key whose descriptor is closed (EBADF) or is now a regular
 		// file (EPERM) had no live item in the old set either.
 		_ = add(k.FD, toEpoll(k.Events))

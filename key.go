@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"syscall"
+	"unsafe"
 )
 
 // SelectorKey associates a registered file object with its file descriptor,
@@ -115,20 +116,31 @@ const denseFDs = 1 << 20
 
 // keyTable holds the registered keys, found by descriptor in O(1) on the
 // per-event path of Select without a map for ordinary descriptors.
+//
+// That path reads the table's header, dense[fd] and the key's slot, and a
+// busy loop's caches have often lost them since the last Select (the
+// kernel's own work in between evicts them), so each of them is laid out
+// to cost one cache line.
 type keyTable struct {
-	keys  []SelectorKey // in no particular order
-	dense []int32       // fd → 1 + index in keys; 0 when fd is not registered
-	far   map[int]int32 // the same for fd >= denseFDs
-
-	// marks[i] says where the current pass of appendReady put the Ready
-	// of keys[i], so that a second kernel event for one descriptor merges
-	// into it; as long as keys, grown by put so that Select allocates
-	// nothing.
-	marks []readyMark
-	pass  uint32
+	dense []int32       // fd → 1 + index in slots; 0 when fd is not registered
+	slots []keySlot     // in no particular order
+	pass  uint32        // the current pass of appendReady
+	far   map[int]int32 // as dense, for fd >= denseFDs
 }
 
-// readyMark is where pass put a key's Ready in the result.
+// keySlot is a key with its readyMark, padded to a multiple of 64 bytes,
+// the cache line of the CPUs Go runs on. The key and the mark come first
+// and fit in 56 bytes on 64-bit platforms, within one line whether the
+// slice starts on a line or 8 bytes past one, where the Go allocator puts
+// a larger object with pointers behind its header.
+type keySlot struct {
+	key  SelectorKey
+	mark readyMark // where the current pass of appendReady put key's Ready
+	_    [(64 - (unsafe.Sizeof(SelectorKey{})+unsafe.Sizeof(readyMark{}))%64) % 64]byte
+}
+
+// readyMark is where a pass of appendReady put a key's Ready in the result,
+// so that a second kernel event for its descriptor merges into it.
 type readyMark struct {
 	pass uint32
 	at   int32
@@ -138,10 +150,17 @@ type readyMark struct {
 // the table next changes.
 func (t *keyTable) get(fd int) *SelectorKey {
 	if i := t.slot(fd); i != 0 {
-		return &t.keys[i-1]
+		return &t.slots[i-1].key
 	}
 	return nil
 }
+
+// len returns the number of keys.
+func (t *keyTable) len() int { return len(t.slots) }
+
+// at returns the i-th key, for 0 <= i < len(). The pointer is valid until
+// the table next changes.
+func (t *keyTable) at(i int) *SelectorKey { return &t.slots[i].key }
 
 // slot returns 1 + the index in keys of fd's key, or 0 when fd is not
 // registered.
@@ -161,11 +180,8 @@ func (t *keyTable) put(key SelectorKey) {
 		*k = key
 		return
 	}
-	t.keys = append(t.keys, key)
-	t.setIndex(key.FD, int32(len(t.keys)))
-	if len(t.marks) < len(t.keys) {
-		t.marks = append(t.marks, readyMark{})
-	}
+	t.slots = append(t.slots, keySlot{key: key})
+	t.setIndex(key.FD, int32(len(t.slots)))
 }
 
 // beginPass starts turning one wait's kernel events into Ready with
@@ -173,7 +189,9 @@ func (t *keyTable) put(key SelectorKey) {
 func (t *keyTable) beginPass() {
 	t.pass++
 	if t.pass == 0 { // wrapped: no old mark may look current
-		clear(t.marks)
+		for i := range t.slots {
+			t.slots[i].mark = readyMark{}
+		}
 		t.pass = 1
 	}
 }
@@ -189,7 +207,8 @@ func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, foun
 	if i == 0 {
 		return dst, false, false
 	}
-	k, mark := &t.keys[i-1], &t.marks[i-1]
+	slot := &t.slots[i-1]
+	k, mark := &slot.key, &slot.mark
 	if m &= k.Events; m == 0 {
 		return dst, true, false
 	}
@@ -224,18 +243,19 @@ func (t *keyTable) setIndex(fd int, i int32) {
 
 // remove deletes the key registered for fd and returns it.
 func (t *keyTable) remove(fd int) (SelectorKey, bool) {
-	k := t.get(fd)
-	if k == nil {
+	i := t.slot(fd)
+	if i == 0 {
 		return SelectorKey{}, false
 	}
-	key := *k
-	last := len(t.keys) - 1
-	if moved := t.keys[last]; moved.FD != fd {
-		*k = moved
-		t.setIndex(moved.FD, t.slot(fd))
+	key := t.slots[i-1].key
+	if last := int32(len(t.slots)); i != last {
+		// The last slot, mark and all, fills the hole.
+		t.slots[i-1] = t.slots[last-1]
+		t.setIndex(t.slots[i-1].key.FD, i)
 	}
-	t.keys[last] = SelectorKey{} // let the collector have FileObj and Data
-	t.keys = t.keys[:last]
+	last := len(t.slots) - 1
+	t.slots[last] = keySlot{} // let the collector have FileObj and Data
+	t.slots = t.slots[:last]
 	t.setIndex(fd, 0)
 	return key, true
 }
@@ -246,9 +266,9 @@ func (t *keyTable) byObject(fileobj any) *SelectorKey {
 	if fileobj == nil || !reflect.TypeOf(fileobj).Comparable() {
 		return nil
 	}
-	for i := range t.keys {
-		if sameObject(t.keys[i].FileObj, fileobj) {
-			return &t.keys[i]
+	for i := range t.slots {
+		if k := &t.slots[i].key; sameObject(k.FileObj, fileobj) {
+			return k
 		}
 	}
 	return nil
@@ -283,9 +303,10 @@ func (t *keyTable) find(fileobj any, fd int, fdErr error) (*SelectorKey, error) 
 
 // snapshot returns a new map of the keys by descriptor.
 func (t *keyTable) snapshot() map[int]SelectorKey {
-	m := make(map[int]SelectorKey, len(t.keys))
-	for _, k := range t.keys {
-		m[k.FD] = k
+	m := make(map[int]SelectorKey, len(t.slots))
+	for i := range t.slots {
+		k := &t.slots[i].key
+		m[k.FD] = *k
 	}
 	return m
 }

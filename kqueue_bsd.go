@@ -24,7 +24,6 @@ func init() {
 // macOS for a pipe whose reading end is closed (EPIPE).
 type KqueueSelector struct {
 	selector
-	kq *kqueue
 }
 
 // NewKqueueSelector returns a KqueueSelector, or the kernel's error
@@ -34,7 +33,7 @@ func NewKqueueSelector() (*KqueueSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &KqueueSelector{selector: newSelector("kqueue", kq), kq: kq}, nil
+	return &KqueueSelector{selector: newSelector("kqueue", kq)}, nil
 }
 
 // Fileno returns the kqueue descriptor, or -1 once the selector is closed.
@@ -43,7 +42,7 @@ func (s *KqueueSelector) Fileno() int {
 	if s.closed.Load() {
 		return -1
 	}
-	return s.kq.fd
+	return s.p.(*kqueue).fd
 }
 
 // kqueue is the poller of KqueueSelector.

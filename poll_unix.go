@@ -60,7 +60,8 @@ func (p *pollSet) remove(int, Events) error         { p.stale = true; return nil
 func (p *pollSet) sync(keys *keyTable) {
 	if p.stale {
 		p.fds = append(p.fds[:0], pollFD(p.waker.readFD(), EVENT_READ))
-		for _, k := range keys.keys {
+		for i := range keys.len() {
+			k := keys.at(i)
 			p.fds = append(p.fds, pollFD(k.FD, k.Events))
 		}
 		p.stale = false

@@ -73,7 +73,8 @@ func (p *selectSet) sync(keys *keyTable) {
 		wfd := p.waker.readFD()
 		p.read.Set(wfd)
 		p.nfd = wfd + 1
-		for _, k := range keys.keys {
+		for i := range keys.len() {
+			k := keys.at(i)
 			if k.Events&EVENT_READ != 0 {
 				p.read.Set(k.FD)
 			}
@@ -114,8 +115,8 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		p.waker.drain()
 		woken = true
 	}
-	for i := range keys.keys {
-		k := &keys.keys[i]
+	for i := range keys.len() {
+		k := keys.at(i)
 		var m Events
 		if p.rready.IsSet(k.FD) {
 			m |= EVENT_READ

@@ -107,7 +107,8 @@ func (p *selectSet) sync(keys *keyTable) {
 		// The waker keeps the read set from being empty: Winsock refuses
 		// a select with three empty sets, where Unix would just sleep.
 		p.read.add(p.waker.readFD())
-		for _, k := range keys.keys {
+		for i := range keys.len() {
+			k := keys.at(i)
 			if k.Events&EVENT_READ != 0 {
 				p.read.add(k.FD)
 			}

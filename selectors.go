@@ -62,6 +62,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Events is a set of I/O events: EVENT_READ, EVENT_WRITE or both.
@@ -223,26 +224,35 @@ const maxWait = 24 * time.Hour
 
 // selector is the portable core that every backend embeds.
 type selector struct {
-	name string    // the backend's, for BackendName
-	p    poller    // the backend
-	r    rebuilder // p, if it rebuilds its set at each wait; else nil
+	selectorFields
+	// The padding that makes a selector a multiple of 64 bytes long. The
+	// Go allocator puts an object of such a size on a 64-byte boundary, the
+	// cache line of the CPUs Go runs on, so that the 128 bytes at the start
+	// of selectorFields, what every Select reads, take two lines.
+	_ [(64 - unsafe.Sizeof(selectorFields{})%64) % 64]byte
+}
 
+type selectorFields struct {
 	// selecting serializes Select, and Close waits on it so that the
 	// poller's descriptors are closed only once no wait can use them.
 	selecting sync.Mutex
 
-	mu         sync.Mutex // guards keys, waiting and the poller's registrations
-	keys       keyTable
-	registered atomic.Int32 // len(keys.keys), for reserve outside mu
-	reserved   int          // the registered count of the last reserve (-1: none); Select's own
-	waiting    bool         // a rebuilder's Select is between sync and ready
+	mu         sync.Mutex   // guards keys, waiting and the poller's registrations
+	p          poller       // the backend
+	keys       keyTable     // guarded by mu
 	closed     atomic.Bool  // set once, under mu
-	woken      atomic.Bool  // Wakeup was called and no Select has returned for it
+	registered atomic.Int32 // keys.len(), for reserve outside mu
+	reserved   int          // the registered count of the last reserve (-1: none); Select's own
+	r          rebuilder    // p, if it rebuilds its set at each wait; else nil
+
+	woken   atomic.Bool // Wakeup was called and no Select has returned for it
+	waiting bool        // a rebuilder's Select is between sync and ready
+	name    string      // the backend's, for BackendName
 }
 
 func newSelector(name string, p poller) selector {
 	r, _ := p.(rebuilder)
-	return selector{name: name, p: p, r: r, reserved: -1}
+	return selector{selectorFields: selectorFields{name: name, p: p, r: r, reserved: -1}}
 }
 
 func (s *selector) backendName() string { return s.name }
@@ -263,7 +273,7 @@ func closedError(op string) error {
 // changed records a change of the keys, and wakes a rebuilder's Select
 // blocked on a set that no longer matches them.
 func (s *selector) changed() {
-	s.registered.Store(int32(len(s.keys.keys)))
+	s.registered.Store(int32(s.keys.len()))
 	if s.waiting {
 		// The wake only makes the wait look at the keys again; an error
 		// here would leave it on the old set, as with a lost wakeup, and
