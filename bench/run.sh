@@ -16,6 +16,10 @@
 #   WARMUP=1s       traffic before it
 #   SCENARIOS="1x64 50x64 200x64 50x16384"   connections x message bytes
 #   SERVERS="rawepoll stdlib gnet python ours"
+#   BASE=           a git revision of this repository: its
+#                   examples/echo-server is built as server "base", to
+#                   put in SERVERS and measure a change against, say
+#                   BASE=HEAD~1 TOGETHER=1 SERVERS="base ours"
 #   SERVER_CPU=0 LOAD_CPU=1
 #   TOGETHER=0      1: the servers of SERVERS (two, say "rawepoll ours") run
 #                   at once, both on SERVER_CPU, driven by one load in one
@@ -42,6 +46,7 @@ LOAD_CPU=${LOAD_CPU:-1}
 PERF=${PERF:-auto}
 PERF_FREQ=${PERF_FREQ:-4000}
 TOGETHER=${TOGETHER:-0}
+BASE=${BASE:-}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -63,9 +68,15 @@ done
 for name in $SERVERS; do
 	case $name in
 	rawepoll | stdlib | gnet | python | ours) ;;
+	base) [[ -n $BASE ]] || die "SERVERS has base: set BASE to the git revision to build it from" ;;
 	*) die "SERVERS: no server $name" ;;
 	esac
 done
+if [[ -n $BASE ]]; then
+	[[ " $SERVERS " == *" base "* ]] || die "BASE=$BASE: add base to SERVERS"
+	command -v git >/dev/null || die "BASE needs git"
+	git -C "$here" rev-parse --verify --quiet "$BASE^{commit}" >/dev/null || die "BASE=$BASE: not a revision of this repository"
+fi
 [[ $PERF_FREQ =~ ^[0-9]+$ ]] && ((PERF_FREQ >= 100 && PERF_FREQ <= 20000)) || die "PERF_FREQ=$PERF_FREQ: want 100 to 20000"
 [[ $SERVER_CPU =~ ^[0-9]+$ ]] || die "SERVER_CPU=$SERVER_CPU: want one CPU number"
 case $TOGETHER in
@@ -111,6 +122,15 @@ mkdir -p "$bin" "$results"
 export CGO_ENABLED=0
 (cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/stdlib ./servers/gnet ./load ./report)
 (cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
+if [[ -n $BASE ]]; then
+	base_src=$(mktemp -d)
+	git -C "$root" archive "$BASE" | tar -x -C "$base_src"
+	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) || {
+		rm -rf "$base_src"
+		die "BASE=$BASE: examples/echo-server does not build"
+	}
+	rm -rf "$base_src"
+fi
 
 work=$(mktemp -d)
 server_pids=()  # the running servers

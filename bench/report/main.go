@@ -271,6 +271,11 @@ func writePerf(w io.Writer, s *scenario) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%s (median, range): ours/rawepoll user %s, on-CPU %s\n", s.pairing(),
 		paired(s, "ours", "rawepoll", userPerf), paired(s, "ours", "rawepoll", onCPU))
+	if s.find("base") != nil { // run.sh's BASE: ours at another revision
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%s (median, range): ours/base user %s, on-CPU %s\n", s.pairing(),
+			paired(s, "ours", "base", userPerf), paired(s, "ours", "base", onCPU))
+	}
 }
 
 // pairing says how paired pairs runs: by round, or by the window in which

@@ -35,3 +35,30 @@ func TestPairedByRoundAndByWindow(t *testing.T) {
 		}
 	}
 }
+
+// With a server "base" (run.sh's BASE), the report pairs ours with it too,
+// and says nothing of base without one.
+func TestPairedWithBase(t *testing.T) {
+	in := perfLine("base", 1, 2, 2, 10) + perfLine("ours", 1, 2, 1.8, 10) +
+		perfLine("base", 2, 2, 2, 10) + perfLine("ours", 2, 2, 2.2, 12)
+	scenarios, err := read(strings.NewReader(in), "test", nil)
+	if err != nil || len(scenarios) != 1 {
+		t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
+	}
+	var out strings.Builder
+	write(&out, scenarios[0])
+	want := "side by side on one CPU, paired by window (median, range): ours/base user 1.00 (0.90–1.10, 2 rounds), on-CPU 1.10 (1.00–1.20, 2 rounds)"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report does not say %q:\n%s", want, out.String())
+	}
+
+	in = perfLine("rawepoll", 1, 0, 1, 10) + perfLine("ours", 1, 0, 1.2, 11)
+	if scenarios, err = read(strings.NewReader(in), "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	write(&out, scenarios[0])
+	if strings.Contains(out.String(), "ours/base") {
+		t.Errorf("a report without base mentions it:\n%s", out.String())
+	}
+}
