@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,6 +370,54 @@ func TestSelectInto(t *testing.T) {
 		assert.Equal(t, prefix, out[0], "SelectInto changed what dst held")
 		assert.Equal(t, a, out[1].Key.FD)
 		assert.Same(t, &dst[:1][0], &out[0], "SelectInto did not append in place")
+	})
+}
+
+// A Select loop that never blocks still lets the other goroutines of a
+// GOMAXPROCS=1 program run: it yields to the scheduler every yieldAfter,
+// where without that they would wait for the runtime to preempt it, every
+// 10 ms. The same yield keeps a loop that blocks often from losing its P
+// at every wait (see yieldAfter).
+func TestSelectYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_WRITE, nil)
+		require.NoError(t, err)
+
+		var turns atomic.Int64 // how often the other goroutine got to run
+		var stop atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for !stop.Load() {
+				turns.Add(1)
+				runtime.Gosched()
+			}
+		}()
+		const window = 50 * yieldAfter
+		buf := make([]Ready, 0, 1)
+		start := time.Now()
+		waits := 0
+		for ; waits < 10_000_000 && time.Since(start) < window; waits++ {
+			// a is writable: no limit on the wait, and no wait.
+			out, err := s.SelectInto(buf[:0], -1)
+			if err != nil || len(out) != 1 {
+				stop.Store(true)
+				<-done
+				t.Fatalf("SelectInto: %v, %v", out, err)
+			}
+		}
+		elapsed := time.Since(start)
+		got := turns.Load()
+		stop.Store(true)
+		<-done
+		// One turn per yieldAfter; half of that, for the time the
+		// checks between yields let pass. Preemption alone gives one
+		// turn per 10 ms, 10 in the window.
+		want := int64(elapsed / yieldAfter / 2)
+		assert.GreaterOrEqual(t, got, want,
+			"in %v of Select (%d waits, none blocked), another goroutine ran %d times", elapsed, waits, got)
 	})
 }
 
