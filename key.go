@@ -217,7 +217,15 @@ func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, foun
 		return dst, true, true
 	}
 	mark.pass, mark.at = t.pass, int32(len(dst))
-	return append(dst, Ready{Key: *k, Mask: m}), true, false
+	// Grown by append only when full, and otherwise written in place: the
+	// compiler builds append's Ready on the stack and copies it twice.
+	if len(dst) == cap(dst) {
+		dst = append(dst, Ready{})[:len(dst)]
+	}
+	dst = dst[:len(dst)+1]
+	r := &dst[len(dst)-1]
+	r.Key, r.Mask = *k, m
+	return dst, true, false
 }
 
 func (t *keyTable) setIndex(fd int, i int32) {
