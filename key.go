@@ -162,7 +162,7 @@ func (t *keyTable) len() int { return len(t.slots) }
 // the table next changes.
 func (t *keyTable) at(i int) *SelectorKey { return &t.slots[i].key }
 
-// slot returns 1 + the index in keys of fd's key, or 0 when fd is not
+// slot returns 1 + the index in slots of fd's key, or 0 when fd is not
 // registered.
 func (t *keyTable) slot(fd int) int32 {
 	if uint(fd) < uint(len(t.dense)) {
@@ -256,14 +256,14 @@ func (t *keyTable) remove(fd int) (SelectorKey, bool) {
 		return SelectorKey{}, false
 	}
 	key := t.slots[i-1].key
-	if last := int32(len(t.slots)); i != last {
+	last := int32(len(t.slots))
+	if i != last {
 		// The last slot, mark and all, fills the hole.
 		t.slots[i-1] = t.slots[last-1]
 		t.setIndex(t.slots[i-1].key.FD, i)
 	}
-	last := len(t.slots) - 1
-	t.slots[last] = keySlot{} // let the collector have FileObj and Data
-	t.slots = t.slots[:last]
+	t.slots[last-1] = keySlot{} // let the collector have FileObj and Data
+	t.slots = t.slots[:last-1]
 	t.setIndex(fd, 0)
 	return key, true
 }

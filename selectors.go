@@ -260,6 +260,8 @@ type selector struct {
 	_ [(64 - unsafe.Sizeof(selectorFields{})%64) % 64]byte
 }
 
+// selectorFields are a selector's fields. What every Select reads comes
+// first, in 128 bytes (see selector).
 type selectorFields struct {
 	// selecting serializes Select, and Close waits on it so that the
 	// poller's descriptors are closed only once no wait can use them.

@@ -414,7 +414,7 @@ func TestSelectYields(t *testing.T) {
 		<-done
 		// One turn per yieldAfter; half of that, for the time the
 		// checks between yields let pass. Preemption alone gives one
-		// turn per 10 ms, 10 in the window.
+		// turn per 10 ms at most, 20 in the window.
 		want := int64(elapsed / yieldAfter / 2)
 		assert.GreaterOrEqual(t, got, want,
 			"in %v of Select (%d waits, none blocked), another goroutine ran %d times", elapsed, waits, got)
