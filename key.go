@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"syscall"
 	"unsafe"
 )
@@ -217,12 +218,9 @@ func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, foun
 		return dst, true, true
 	}
 	mark.pass, mark.at = t.pass, int32(len(dst))
-	// Grown by append only when full, and otherwise written in place: the
-	// compiler builds append's Ready on the stack and copies it twice.
-	if len(dst) == cap(dst) {
-		dst = append(dst, Ready{})[:len(dst)]
-	}
-	dst = dst[:len(dst)+1]
+	// Written in place, not appended: the compiler builds append's Ready
+	// on the stack and copies it twice.
+	dst = slices.Grow(dst, 1)[:len(dst)+1]
 	r := &dst[len(dst)-1]
 	r.Key, r.Mask = *k, m
 	return dst, true, false

@@ -3,6 +3,7 @@
 package selectors
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -117,6 +118,17 @@ func selectUnderSignals(t *testing.T, backend, truePath string) {
 	tid := <-tids
 	pid := os.Getpid()
 
+	// raise sends sig to the process and to the waiting thread.
+	raise := func(sig unix.Signal) error {
+		if err := unix.Kill(pid, sig); err != nil {
+			return fmt.Errorf("kill %v: %w", sig, err)
+		}
+		if err := unix.Tgkill(pid, tid, sig); err != nil {
+			return fmt.Errorf("tgkill %v: %w", sig, err)
+		}
+		return nil
+	}
+
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sent, kids atomic.Int64
@@ -127,12 +139,8 @@ func selectUnderSignals(t *testing.T, backend, truePath string) {
 				return
 			default:
 			}
-			if err := unix.Kill(pid, unix.SIGUSR1); err != nil {
-				t.Errorf("kill: %v", err)
-				return
-			}
-			if err := unix.Tgkill(pid, tid, unix.SIGUSR1); err != nil {
-				t.Errorf("tgkill: %v", err)
+			if err := raise(unix.SIGUSR1); err != nil {
+				t.Error(err)
 				return
 			}
 			sent.Add(2)
@@ -150,12 +158,8 @@ func selectUnderSignals(t *testing.T, backend, truePath string) {
 			if noChildren {
 				// The SIGCHLD a child's exit would bring, to the process
 				// and to the waiting thread, at about a child's pace.
-				if err := unix.Kill(pid, unix.SIGCHLD); err != nil {
-					t.Errorf("kill SIGCHLD: %v", err)
-					return
-				}
-				if err := unix.Tgkill(pid, tid, unix.SIGCHLD); err != nil {
-					t.Errorf("tgkill SIGCHLD: %v", err)
+				if err := raise(unix.SIGCHLD); err != nil {
+					t.Error(err)
 					return
 				}
 				time.Sleep(2 * time.Millisecond)
