@@ -46,9 +46,10 @@ type epoll struct {
 	waker  waker
 	events []unix.EpollEvent // filled by wait, read by ready
 
-	busy         bool // the last wait reported more than one descriptor
-	suspect      bool // a descriptor was closed while registered: stale items may report
-	keylessWaits int  // waits in a row that reported a descriptor with no key
+	busy         bool   // the last wait reported more than one descriptor
+	suspect      bool   // a descriptor was closed while registered: stale items may report
+	keylessWaits int    // waits in a row that reported a descriptor with no key
+	touched      Events // what ready's first pass loaded, kept so that the loads stay
 }
 
 // firstEvents is how many events the first wait can take; reserve makes room
@@ -159,6 +160,22 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	woken, keyless, twice := false, false, false
 	wfd := int32(ep.waker.readFD())
 	keys.beginPass()
+	// With several events, a first pass only loads each one's key. A busy
+	// loop's caches have lost most keys since its last wait (its own
+	// system calls evict them), and a miss on the key is where a profile
+	// at 200 connections found the time of appendReady. In a pass that
+	// does nothing else the loads are independent and the CPU overlaps
+	// their misses, where the pass below, a call per event, meets them one
+	// at a time. Side by side with the commit before it at 200
+	// connections, it cut the example server's user time per round trip
+	// to 0.94 (0.90–0.97).
+	if n > 1 {
+		var all Events
+		for i := range ep.events[:n] {
+			all |= keys.touch(int(ep.events[i].Fd))
+		}
+		ep.touched = all
+	}
 	for i := range ep.events[:n] {
 		e := &ep.events[i]
 		if e.Fd == wfd {
