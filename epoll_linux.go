@@ -207,6 +207,15 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	return dst, woken
 }
 
+// touch loads the events of the key registered for fd, 0 if none, to bring
+// its slot into the cache (see epoll.ready, its only user).
+func (t *keyTable) touch(fd int) Events {
+	if i := t.slot(fd); i != 0 {
+		return t.slots[i-1].key.Events
+	}
+	return 0
+}
+
 // purge replaces the kernel's epoll set with a new one holding only the
 // waker and the keys, under the same descriptor number.
 //

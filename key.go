@@ -185,15 +185,6 @@ func (t *keyTable) put(key SelectorKey) {
 	t.setIndex(key.FD, int32(len(t.slots)))
 }
 
-// touch loads the events of the key registered for fd, 0 if none, to bring
-// its slot into the cache (see epoll.ready).
-func (t *keyTable) touch(fd int) Events {
-	if i := t.slot(fd); i != 0 {
-		return t.slots[i-1].key.Events
-	}
-	return 0
-}
-
 // beginPass starts turning one wait's kernel events into Ready with
 // appendReady.
 func (t *keyTable) beginPass() {
