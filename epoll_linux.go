@@ -49,7 +49,7 @@ type epoll struct {
 	busy         bool   // the last wait reported more than one descriptor
 	suspect      bool   // a descriptor was closed while registered: stale items may report
 	keylessWaits int    // waits in a row that reported a descriptor with no key
-	touched      Events // what ready's first pass loaded, kept so that the loads stay
+	touched      Events // what ready's first pass loaded, stored so that the compiler keeps the loads
 }
 
 // firstEvents is how many events the first wait can take; reserve makes room
@@ -168,7 +168,8 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	// their misses, where the pass below, a call per event, meets them one
 	// at a time. Side by side with the commit before it at 200
 	// connections, it cut the example server's user time per round trip
-	// to 0.94 (0.90–0.97).
+	// to 0.94 (0.90–0.97). Where every key is in the cache already, as in
+	// the micro benchmarks, it only adds a loop: 1.5–3% with all ready.
 	if n > 1 {
 		var all Events
 		for i := range ep.events[:n] {
