@@ -88,21 +88,16 @@ func (p *pollSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		woken = true
 		n--
 	}
+	keys.beginPass()
 	for i := 1; n > 0 && i < len(p.fds); i++ {
 		pfd := &p.fds[i]
 		if pfd.Revents == 0 {
 			continue
 		}
 		n--
-		// The keys may have changed since the wait (see epoll.ready).
-		k := keys.get(int(pfd.Fd))
-		if k == nil {
-			continue
-		}
-		m := pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT) & k.Events
-		if m != 0 {
-			dst = append(dst, Ready{Key: *k, Mask: m})
-		}
+		// The keys may have changed since the wait (see epoll.ready):
+		// appendReady skips a descriptor without a key.
+		dst, _, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
 	}
 	return dst, woken
 }

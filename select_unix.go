@@ -115,17 +115,18 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		p.waker.drain()
 		woken = true
 	}
+	keys.beginPass()
 	for i := range keys.len() {
-		k := keys.at(i)
+		fd := keys.at(i).FD
 		var m Events
-		if p.rready.IsSet(k.FD) {
+		if p.rready.IsSet(fd) {
 			m |= EVENT_READ
 		}
-		if p.wready.IsSet(k.FD) {
+		if p.wready.IsSet(fd) {
 			m |= EVENT_WRITE
 		}
-		if m &= k.Events; m != 0 {
-			dst = append(dst, Ready{Key: *k, Mask: m})
+		if m != 0 {
+			dst, _, _ = keys.appendReady(dst, fd, m)
 		}
 	}
 	return dst, woken

@@ -42,11 +42,6 @@ func (w waker) drain() {
 	_, _ = unix.Read(w.fd, buf[:])
 }
 
-func (w waker) close() error {
-	if err := unix.Close(w.fd); err != nil {
-		return fmt.Errorf("selectors: close eventfd: %w", err)
-	}
-	return nil
-}
+func (w waker) close() error { return closeFD("eventfd", w.fd) }
 
 func (w waker) owns(fd int) bool { return fd == w.fd }

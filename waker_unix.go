@@ -65,11 +65,7 @@ func (w waker) drain() {
 }
 
 func (w waker) close() error {
-	errR, errW := unix.Close(w.r), unix.Close(w.w)
-	if err := errors.Join(errR, errW); err != nil {
-		return fmt.Errorf("selectors: close waker pipe: %w", err)
-	}
-	return nil
+	return errors.Join(closeFD("waker pipe", w.r), closeFD("waker pipe", w.w))
 }
 
 func (w waker) owns(fd int) bool { return fd == w.r || fd == w.w }
