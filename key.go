@@ -218,12 +218,16 @@ func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, foun
 		return dst, true, true
 	}
 	mark.pass, mark.at = t.pass, int32(len(dst))
-	// Written in place, not appended: the compiler builds append's Ready
-	// on the stack and copies it twice.
+	return appendKey(dst, k, m), true, false
+}
+
+// appendKey appends to dst the Ready of k with mask m, written in place:
+// append(dst, Ready{...}) builds the Ready on the stack and copies it twice.
+func appendKey(dst []Ready, k *SelectorKey, m Events) []Ready {
 	dst = slices.Grow(dst, 1)[:len(dst)+1]
 	r := &dst[len(dst)-1]
 	r.Key, r.Mask = *k, m
-	return dst, true, false
+	return dst
 }
 
 func (t *keyTable) setIndex(fd int, i int32) {

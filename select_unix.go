@@ -115,18 +115,19 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		p.waker.drain()
 		woken = true
 	}
-	keys.beginPass()
+	// One pass over the keys, one Ready per key: nothing to look up or
+	// merge, as appendReady does for a backend that reports descriptors.
 	for i := range keys.len() {
-		fd := keys.at(i).FD
+		k := keys.at(i)
 		var m Events
-		if p.rready.IsSet(fd) {
+		if p.rready.IsSet(k.FD) {
 			m |= EVENT_READ
 		}
-		if p.wready.IsSet(fd) {
+		if p.wready.IsSet(k.FD) {
 			m |= EVENT_WRITE
 		}
-		if m != 0 {
-			dst, _, _ = keys.appendReady(dst, fd, m)
+		if m &= k.Events; m != 0 {
+			dst = appendKey(dst, k, m)
 		}
 	}
 	return dst, woken
