@@ -2,7 +2,6 @@ package selectors
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
 	"syscall"
@@ -84,14 +83,14 @@ func isInteger(v any) bool {
 }
 
 func checkFD(fd int64, fileobj any) (int, error) {
-	if fd < 0 || fd > math.MaxInt {
+	if fd < 0 || fd > maxFD {
 		return -1, fmt.Errorf("%w: descriptor %v of %T is out of range", ErrInvalidFileObj, fd, fileobj)
 	}
 	return int(fd), nil
 }
 
 func checkUnsignedFD(fd uint64, fileobj any) (int, error) {
-	if fd > math.MaxInt {
+	if fd > maxFD {
 		return -1, fmt.Errorf("%w: descriptor %v of %T is out of range", ErrInvalidFileObj, fd, fileobj)
 	}
 	return int(fd), nil

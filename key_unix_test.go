@@ -3,9 +3,11 @@
 package selectors
 
 import (
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -41,6 +43,30 @@ func TestFileObjIntegers(t *testing.T) {
 			_, err := s.Register(obj, EVENT_READ, nil)
 			require.ErrorIs(t, err, ErrInvalidFileObj, "%T %v", obj, obj)
 		}
+	})
+}
+
+// A number past the C int of the kernel's descriptors is refused, not cut
+// to 32 bits: 1<<32 + a would reach the kernel as a, register a under
+// another number, and leave a Select reporting nothing, at once, forever.
+func TestFileObjBeyondCInt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		huge := []any{uint32(math.MaxUint32), int64(math.MaxInt32) + 1, uint64(math.MaxInt32) + 1, uint64(1)<<32 + uint64(a)}
+		if strconv.IntSize == 64 {
+			wide := int64(1)<<32 + int64(a)
+			huge = append(huge, wide, int(wide), fdOnly{int(wide)})
+		}
+		for _, obj := range huge {
+			_, err := s.Register(obj, EVENT_WRITE, nil)
+			require.ErrorIs(t, err, ErrInvalidFileObj, "%T %v", obj, obj)
+			assert.ErrorContains(t, err, "out of range")
+		}
+		assert.Empty(t, s.GetMap())
+		assert.Empty(t, selectNow(t, s), "nothing reached the kernel")
+		_, err := s.Register(a, EVENT_WRITE, nil)
+		require.NoError(t, err, "a itself is still free to register")
+		assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 	})
 }
 

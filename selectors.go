@@ -114,7 +114,8 @@ var (
 // A file object is an integer descriptor of any Go integer type, a
 // syscall.Conn (*os.File, *net.TCPConn, *net.TCPListener, ...) whose
 // descriptor is read without changing its blocking mode, or a value with
-// a method Fd() uintptr. Anything else is refused with ErrInvalidFileObj.
+// a method Fd() uintptr. Anything else is refused with ErrInvalidFileObj,
+// and so is a negative descriptor or, on Unix, one past a C int.
 //
 // Every method is safe for concurrent use; see the package documentation.
 type Selector interface {
