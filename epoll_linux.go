@@ -33,6 +33,14 @@ func NewEpollSelector() (*EpollSelector, error) {
 
 // Fileno returns the epoll descriptor, or -1 once the selector is closed.
 // Like Python's fileno, it is for the caller to watch, never to close.
+//
+// The number stays the same for the selector's life, but not always the
+// epoll instance behind it: after a descriptor was closed while registered
+// and its file lived on (dup, fork), the selector swaps a new instance in
+// under the number to rid itself of the item it can no longer remove (see
+// the README's differences from Python). A watcher of the old instance,
+// such as another selector, then sees nothing more and must register the
+// number again. Unregistering before closing never leads there.
 func (s *EpollSelector) Fileno() int {
 	if s.closed.Load() {
 		return -1

@@ -70,6 +70,53 @@ func TestEpollFileno(t *testing.T) {
 	assert.Equal(t, -1, s.Fileno())
 }
 
+// After the purge of a stale item (see epoll.purge), Fileno is the same
+// number but names a new epoll instance: a selector that watched the old
+// one sees nothing more until it registers the number again, as Fileno's
+// documentation says.
+func TestEpollFilenoAfterPurge(t *testing.T) {
+	inner, err := NewEpollSelector()
+	require.NoError(t, err)
+	defer inner.Close()
+	outer, err := NewEpollSelector()
+	require.NoError(t, err)
+	defer outer.Close()
+	num := inner.Fileno()
+	_, err = outer.Register(num, EVENT_READ, "inner")
+	require.NoError(t, err)
+
+	// A writable socket closed while registered, its file kept by a dup:
+	// its item stays in inner's set, ready and keyless.
+	a, _ := socketPair(t)
+	_, err = inner.Register(a, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	d, err := unix.Dup(a)
+	require.NoError(t, err)
+	trackEnd(t, d)
+	closeEnd(t, a)
+	_, err = inner.Unregister(a)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]Events{num: EVENT_READ}, selectNow(t, outer), "the stale item makes inner ready")
+
+	// Two waits in a row that report only it: inner purges.
+	assert.Empty(t, selectNow(t, inner))
+	assert.Empty(t, selectNow(t, inner))
+	assert.Equal(t, num, inner.Fileno(), "the same number")
+
+	c, _ := socketPair(t)
+	_, err = inner.Register(c, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]Events{c: EVENT_WRITE}, selectNow(t, inner))
+	assert.Empty(t, selectNow(t, outer), "outer watched the old instance, released by the purge")
+
+	// Registered again, the number is watched as the new instance.
+	_, err = outer.Unregister(num)
+	require.NoError(t, err)
+	_, err = outer.Register(num, EVENT_READ, "inner")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]Events{num: EVENT_READ}, selectNow(t, outer))
+}
+
 func itoa(n int) string {
 	if n < 10 {
 		return string(rune('0' + n))
