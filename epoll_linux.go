@@ -177,7 +177,7 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	// at a time. Side by side with the commit before it at 200
 	// connections, it cut the example server's user time per round trip
 	// to 0.94 (0.90–0.97). Where every key is in the cache already, as in
-	// the micro benchmarks, it only adds a loop: 1.5–3% with all ready.
+	// the micro benchmarks, it only adds a loop: 1–3% with all ready.
 	if n > 1 {
 		var all Events
 		for i := range ep.events[:n] {
