@@ -163,10 +163,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "echo-server:", err)
 		return 1
 	}
-	fmt.Fprintf(s.log, "listening on %s (%s)\n", ln.Addr(), selectors.BackendName(sel))
 
 	// The loop blocks in Select, so a signal cannot reach it through a
 	// channel: this goroutine hands the signal over and wakes the loop.
+	// It is set up before the first line, which scripts wait for: a signal
+	// sent as soon as they read it must shut down, not kill.
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -175,6 +176,7 @@ func run() int {
 		s.stop.Store(&sig)
 		_ = sel.Wakeup() // fails only once the loop has closed the selector
 	}()
+	fmt.Fprintf(s.log, "listening on %s (%s)\n", ln.Addr(), selectors.BackendName(sel))
 
 	err = s.loop()
 	s.shutdown()

@@ -72,6 +72,30 @@ func TestSignalShutdown(t *testing.T) {
 	}
 }
 
+// TestSignalAtOnce sends the signal as soon as the server's first line is
+// read, as a script that waits for that line may: the server shuts down
+// and exits 0 every time, instead of dying of the signal when it arrives
+// before the server watches for it.
+func TestSignalAtOnce(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			for range 20 {
+				s := echotest.StartServer(t)
+				if err := s.Cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				if code := s.Wait(2 * time.Second); code != 0 {
+					_ = s.Cmd.Process.Kill() // if it still runs, so that Stderr returns
+					t.Fatalf("exit code %d after %v (-1: killed by a signal, or still running 2 s later); stderr %q", code, sig, s.Stderr())
+				}
+				if lines := s.Lines(); !slices.Contains(lines, sig.String()+": shutting down") {
+					t.Fatalf("shutdown not logged: %q", lines)
+				}
+			}
+		})
+	}
+}
+
 // TestNetcat uses OpenBSD's nc as the client: -N shuts down its sending
 // side at the end of input, and it exits once the server closes.
 func TestNetcat(t *testing.T) {
