@@ -110,29 +110,8 @@ auto)
 *) die "PERF=$PERF: want auto, 1 or 0" ;;
 esac
 
-echo "building..." >&2
-mkdir -p "$bin" "$results"
-# Every Go server is built the same way, without cgo: rawepoll, which does
-# not import net, links statically anyway, while a server that imports net
-# is linked with the C library when cgo is on, and then each of its threads
-# is registered for glibc's rseq (__rseq_handle_notify_resume at returns
-# to user mode after a switch). Measured here, the example server built
-# both ways and run side by side: 2% more kernel time per round trip at 1
-# connection, and 3-5% more user time at 1 and 50.
-export CGO_ENABLED=0
-(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/stdlib ./servers/gnet ./load ./report)
-(cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
-if [[ -n $BASE ]]; then
-	base_src=$(mktemp -d)
-	git -C "$root" archive "$BASE" | tar -x -C "$base_src"
-	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) || {
-		rm -rf "$base_src"
-		die "BASE=$BASE: examples/echo-server does not build"
-	}
-	rm -rf "$base_src"
-fi
-
 work=$(mktemp -d)
+base_src=       # BASE's source, while it builds
 server_pids=()  # the running servers
 server_addrs=() # and their addresses
 load_pid=
@@ -158,10 +137,33 @@ cleanup() {
 		wait "$load_pid" 2>/dev/null || true
 	fi
 	stop_servers
-	rm -rf "$work"
+	rm -rf "$work" "$base_src"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+echo "building..." >&2
+mkdir -p "$bin" "$results"
+# Every Go server is built the same way, without cgo: rawepoll, which does
+# not import net, links statically anyway, while a server that imports net
+# is linked with the C library when cgo is on, and then each of its threads
+# is registered for glibc's rseq (__rseq_handle_notify_resume at returns
+# to user mode after a switch). Measured here, the example server built
+# both ways and run side by side: 2% more kernel time per round trip at 1
+# connection, and 3-5% more user time at 1 and 50.
+export CGO_ENABLED=0
+(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/stdlib ./servers/gnet ./load ./report)
+(cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
+if [[ -n $BASE ]]; then
+	base_src=$(mktemp -d)
+	git -C "$root" archive "$BASE" | tar -x -C "$base_src"
+	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) || {
+		rm -rf "$base_src"
+		die "BASE=$BASE: examples/echo-server does not build"
+	}
+	rm -rf "$base_src"
+fi
+
 
 # start_server NAME starts a fresh server on a free loopback port, pinned
 # to SERVER_CPU, and adds it to server_pids and server_addrs (from its
@@ -250,7 +252,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 					-scenario "$scenario" -round "$round" "${perf_args[@]}" \
 					>"$work/load.out" 2>"$work/load.err" &
 				load_pid=$!
-				if wait "$load_pid"; then
+				status=0
+				wait "$load_pid" || status=$?
+				if ((status == 0)); then
 					load_pid=
 					cat "$work/load.out" >>"$raw"
 					while read -r line; do
@@ -269,7 +273,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 					fi
 				else
 					load_pid=
-					error=$(tr '"\\\n' "'/ " <"$work/load.err")
+					# One line of JSON: quotes and backslashes replaced,
+					# control characters (a panic's tabs) dropped.
+					error=$(tr '"\\\n\t' "'/  " <"$work/load.err" | tr -d '\000-\037\177')
+					[[ -n $error ]] || error="load exited with status $status, saying nothing"
 				fi
 			fi
 			stop_servers

@@ -179,14 +179,10 @@ func run() error {
 	}
 
 	var phase atomic.Int32
-	// A connection that stops is an error, so no deadline is reached in
-	// a good run; a server that stops answering fails it after grace.
-	end := time.Now().Add(*warmup + *duration + *grace)
 	errc := make(chan error, len(clients))
 	var wg sync.WaitGroup
 	for _, c := range clients {
-		c.conn.SetDeadline(end)
-		wg.Go(func() { errc <- c.pingPong(&phase) })
+		wg.Go(func() { errc <- c.pingPong(&phase, *grace) })
 	}
 
 	failed := func() error {
@@ -413,16 +409,32 @@ func dialAll(addr string, n, size int, timeout time.Duration) ([]*client, error)
 // through: a prime, so that an echo of an older message cannot pass.
 const patternSlack = 251
 
+// maxRoundTrips bounds the round trips of one connection: more than the
+// longest run allowed (warm-up and window under 11 minutes) could make at
+// a million a second, so a run that reaches it has lost its clock.
+const maxRoundTrips = 1 << 30
+
 // pingPong runs round trips until the phase is stopping, counting those
-// that end while measuring.
-func (c *client) pingPong(phase *atomic.Int32) error {
-	for i := 0; ; i++ {
+// that end while measuring. A round trip that takes longer than grace
+// fails it (one that takes more than half of grace may): a server that
+// stops answering fails the run, whenever in it that happens.
+func (c *client) pingPong(phase *atomic.Int32, grace time.Duration) error {
+	var deadline time.Time
+	for i := 0; i < maxRoundTrips; i++ {
 		if phase.Load() == stopping {
 			return nil
 		}
 		off := i % patternSlack
 		msg := c.pattern[off : off+len(c.reply)]
 		t0 := time.Now()
+		// Moved on once half of it is spent, not at every round trip,
+		// which would cost the load a timer update per message.
+		if deadline.Sub(t0) < grace/2 {
+			deadline = t0.Add(grace)
+			if err := c.conn.SetDeadline(deadline); err != nil {
+				return fmt.Errorf("connection %d: %w", c.id, err)
+			}
+		}
 		if _, err := c.conn.Write(msg); err != nil {
 			return fmt.Errorf("connection %d, message %d: write: %w", c.id, i, err)
 		}
@@ -449,4 +461,5 @@ func (c *client) pingPong(phase *atomic.Int32) error {
 			c.hist.record(took)
 		}
 	}
+	return fmt.Errorf("connection %d: %d round trips and the run has not ended", c.id, maxRoundTrips)
 }

@@ -38,6 +38,8 @@ type run struct {
 	Together  int     `json:"together"` // servers run at once (TOGETHER=1), or 0
 	Error     string  `json:"error"`
 
+	source string // the file the run came from: rounds pair within one
+
 	PerfSamples     float64 `json:"perf_samples"`
 	PerfUserSamples float64 `json:"perf_user_samples"`
 	PerfFreq        float64 `json:"perf_freq"`
@@ -121,7 +123,7 @@ func read(r io.Reader, name string, scenarios []*scenario) ([]*scenario, error) 
 		if line == "" {
 			continue
 		}
-		var x run
+		x := run{source: name}
 		if err := json.Unmarshal([]byte(line), &x); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
@@ -278,23 +280,32 @@ func writePerf(w io.Writer, s *scenario) {
 	}
 }
 
-// pairing says how paired pairs runs: by round, or by the window in which
-// the servers ran together.
+// pairing says how paired pairs runs: by round, by the window in which
+// the servers ran together, or both, for the files of both kinds.
 func (s *scenario) pairing() string {
+	alone, together := false, false
 	for _, g := range s.groups {
 		for _, r := range g.runs {
 			if r.Together > 1 {
-				return "side by side on one CPU, paired by window"
+				together = true
+			} else {
+				alone = true
 			}
 		}
+	}
+	switch {
+	case together && alone:
+		return "paired by round, or by window where side by side"
+	case together:
+		return "side by side on one CPU, paired by window"
 	}
 	return "paired by round"
 }
 
 // paired is the median and range of the ratios of f between the runs of
-// servers a and b in the same round, which ran a minute apart at most (or
-// at once, with TOGETHER=1): a drift of the machine's speed from one round
-// to the next stays out of them.
+// servers a and b in the same round of the same file, which ran a minute
+// apart at most (or at once, with TOGETHER=1): a drift of the machine's
+// speed from one round to the next stays out of them.
 func paired(s *scenario, a, b string, f func(run) float64) string {
 	ga, gb := s.find(a), s.find(b)
 	if ga == nil || gb == nil {
@@ -303,7 +314,7 @@ func paired(s *scenario, a, b string, f func(run) float64) string {
 	var ratios []float64
 	for _, ra := range ga.runs {
 		for _, rb := range gb.runs {
-			if ra.Round == rb.Round && f(rb) != 0 {
+			if ra.source == rb.source && ra.Round == rb.Round && f(rb) != 0 {
 				ratios = append(ratios, f(ra)/f(rb))
 			}
 		}

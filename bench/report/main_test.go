@@ -62,3 +62,24 @@ func TestPairedWithBase(t *testing.T) {
 		t.Errorf("a report without base mentions it:\n%s", out.String())
 	}
 }
+
+// Rounds pair within one file: round 1 of one run.sh run is not round 1 of
+// another, and a report over several files must not pair them.
+func TestPairedWithinAFile(t *testing.T) {
+	var scenarios []*scenario
+	var err error
+	// In each file ours/rawepoll is 1.00 in every round; across the files
+	// it would be 0.50 or 2.00.
+	for i, k := range []float64{1, 2} {
+		in := perfLine("rawepoll", 1, 0, k, 10*k) + perfLine("ours", 1, 0, k, 10*k)
+		if scenarios, err = read(strings.NewReader(in), fmt.Sprint("file", i), scenarios); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	write(&out, scenarios[0])
+	want := "paired by round (median, range): ours/rawepoll user 1.00 (1.00–1.00, 2 rounds), on-CPU 1.00 (1.00–1.00, 2 rounds)"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report does not say %q:\n%s", want, out.String())
+	}
+}
