@@ -23,9 +23,14 @@ func init() {
 // sockets registered. A socket closed while registered makes Select fail
 // with WSAENOTSOCK until it is unregistered.
 //
-// As in Python, a socket registered for EVENT_WRITE is also watched for
-// Winsock's exceptional conditions, where a failed non-blocking connect
-// shows, and those are reported as EVENT_WRITE.
+// Every registered socket is also watched for Winsock's exceptional
+// conditions, where a failed non-blocking connect shows: it is reported
+// as EVENT_READ|EVENT_WRITE, masked by the events registered, as an error
+// is on Unix, so that a socket registered for EVENT_READ alone learns of
+// its failed connect too (Python watches only those registered for
+// EVENT_WRITE, and reports EVENT_WRITE). The other exceptional condition,
+// urgent (out-of-band) data waiting, is reported as EVENT_WRITE only, as
+// in Python, since a plain read does not take it.
 type SelectSelector struct {
 	selector
 }
@@ -82,7 +87,7 @@ func (s fdSet) ptr() unsafe.Pointer {
 // copies, since select overwrites the sets it is given.
 type selectSet struct {
 	waker                  waker
-	read, write            fdSet // what is registered; write is the except set too
+	read, write, except    fdSet // what is registered; except is every socket
 	rready, wready, xready fdSet // what the last wait reported
 	stale                  bool
 }
@@ -104,6 +109,7 @@ func (p *selectSet) sync(keys *keyTable) {
 	if p.stale {
 		p.read.reset()
 		p.write.reset()
+		p.except.reset()
 		// The waker keeps the read set from being empty: Winsock refuses
 		// a select with three empty sets, where Unix would just sleep.
 		p.read.add(p.waker.readFD())
@@ -115,6 +121,7 @@ func (p *selectSet) sync(keys *keyTable) {
 			if k.Events&EVENT_WRITE != 0 {
 				p.write.add(k.FD)
 			}
+			p.except.add(k.FD)
 		}
 		p.stale = false
 	}
@@ -129,7 +136,7 @@ const maxTimeval = math.MaxInt32 * time.Second
 func (p *selectSet) wait(timeout time.Duration) (int, error) {
 	p.rready = append(p.rready[:0], p.read...)
 	p.wready = append(p.wready[:0], p.write...)
-	p.xready = append(p.xready[:0], p.write...)
+	p.xready = append(p.xready[:0], p.except...)
 	var tv *windows.Timeval
 	if timeout >= 0 {
 		us := (min(timeout, maxTimeval) + time.Microsecond - 1) / time.Microsecond // rounded up
@@ -169,7 +176,11 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		dst, _, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	for _, h := range p.xready.handles() {
-		dst, _, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
+		m := EVENT_READ | EVENT_WRITE
+		if oobPending(h) {
+			m = EVENT_WRITE
+		}
+		dst, _, _ = keys.appendReady(dst, int(h), m)
 	}
 	if woken {
 		p.waker.drain()
@@ -178,6 +189,19 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 }
 
 func (p *selectSet) wake() error { return p.waker.wake() }
+
+// sioCatMark is Winsock's SIOCATMARK, _IOR('s', 7, u_long).
+const sioCatMark = 0x40047307
+
+// oobPending reports whether urgent (out-of-band) data waits on socket h:
+// with an error, what puts a socket in select's except set. It asks
+// SIOCATMARK, which reads nothing and, unlike SO_ERROR, clears nothing.
+func oobPending(h uintptr) bool {
+	var atMark, n uint32
+	err := windows.WSAIoctl(windows.Handle(h), sioCatMark, nil, 0,
+		(*byte)(unsafe.Pointer(&atMark)), uint32(unsafe.Sizeof(atMark)), &n, nil, 0)
+	return err == nil && atMark == 0 // FALSE: urgent data before the mark
+}
 
 func (p *selectSet) owns(fd int) bool { return p.waker.owns(fd) }
 

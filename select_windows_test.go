@@ -47,28 +47,67 @@ func TestSelectBeyondFDSetSize(t *testing.T) {
 	waitFor(t, s, want)
 }
 
-// A failed non-blocking connect shows in Winsock's except set only:
-// writers are watched there and it is reported as EVENT_WRITE.
+// A failed non-blocking connect shows in Winsock's except set only: every
+// socket is watched there and it is reported as an error is on Unix,
+// EVENT_READ|EVENT_WRITE masked by the events registered, so that a
+// socket registered for EVENT_READ alone learns of it too.
 func TestSelectFailedConnect(t *testing.T) {
+	for _, events := range []Events{EVENT_READ, EVENT_WRITE, EVENT_READ | EVENT_WRITE} {
+		t.Run(events.String(), func(t *testing.T) {
+			s := newTestSelector(t, "select")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			port := ln.Addr().(*net.TCPAddr).Port
+			require.NoError(t, ln.Close()) // nothing listens there now
+
+			c, err := tcpSocket()
+			require.NoError(t, err)
+			trackEnd(t, int(c))
+			require.NoError(t, setNonblock(c))
+			err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+			require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
+
+			_, err = s.Register(int(c), events, nil)
+			require.NoError(t, err)
+			waitFor(t, s, map[int]Events{int(c): events})
+			soErr, err := windows.GetsockoptInt(c, windows.SOL_SOCKET, 0x1007) // SO_ERROR
+			require.NoError(t, err)
+			assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
+		})
+	}
+}
+
+// Urgent (out-of-band) data puts a socket in the except set too, but a
+// plain read does not take it: a socket registered for EVENT_READ alone is
+// not reported for it, which would have a loop spin, and one registered
+// for EVENT_WRITE is, as in Python.
+func TestSelectUrgentData(t *testing.T) {
 	s := newTestSelector(t, "select")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close()) // nothing listens there now
+	a, b := socketPair(t)
+	buf := []byte{'!'}
+	var sent uint32
+	require.NoError(t, windows.WSASend(windows.Handle(b), &windows.WSABuf{Len: 1, Buf: &buf[0]}, 1, &sent, windows.MSG_OOB, nil, nil))
+	require.Equal(t, uint32(1), sent)
+	require.True(t, waitOOB(t, a), "the urgent byte never arrived")
 
-	c, err := tcpSocket()
+	_, err := s.Register(a, EVENT_READ, nil)
 	require.NoError(t, err)
-	trackEnd(t, int(c))
-	require.NoError(t, setNonblock(c))
-	err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
-	require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
+	assert.Empty(t, selectNow(t, s), "urgent data alone: nothing a read takes")
+	_, err = s.Modify(a, EVENT_READ|EVENT_WRITE, nil)
+	require.NoError(t, err)
+	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+}
 
-	_, err = s.Register(int(c), EVENT_WRITE, nil)
-	require.NoError(t, err)
-	waitFor(t, s, map[int]Events{int(c): EVENT_WRITE})
-	soErr, err := windows.GetsockoptInt(c, windows.SOL_SOCKET, 0x1007) // SO_ERROR
-	require.NoError(t, err)
-	assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
+// waitOOB waits up to a second for urgent data on socket h.
+func waitOOB(t *testing.T, h int) bool {
+	t.Helper()
+	for range 100 {
+		if oobPending(uintptr(h)) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
 
 // A socket closed while registered makes Select fail, as EBADF does on
