@@ -164,7 +164,6 @@ if [[ -n $BASE ]]; then
 	rm -rf "$base_src"
 fi
 
-
 # start_server NAME starts a fresh server on a free loopback port, pinned
 # to SERVER_CPU, and adds it to server_pids and server_addrs (from its
 # first line).

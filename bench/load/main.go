@@ -416,8 +416,8 @@ const maxRoundTrips = 1 << 30
 
 // pingPong runs round trips until the phase is stopping, counting those
 // that end while measuring. A round trip that takes longer than grace
-// fails it (one that takes more than half of grace may): a server that
-// stops answering fails the run, whenever in it that happens.
+// fails the run (one that takes more than half of grace may), whenever in
+// the run it starts: a server that stops answering cannot go unseen.
 func (c *client) pingPong(phase *atomic.Int32, grace time.Duration) error {
 	var deadline time.Time
 	for i := 0; i < maxRoundTrips; i++ {
