@@ -154,7 +154,14 @@ func (p *devpoll) write(op string, fd int, recs ...unix.PollFd) error {
 
 func removeRecord(fd int) unix.PollFd { return unix.PollFd{Fd: int32(fd), Events: pollRemove} }
 
+// add refuses a number that is not open (EBADF), as epoll and kqueue do:
+// the driver would take its record without a file, never report it, and
+// keep its events past a POLLREMOVE, for a file that takes the number
+// later to inherit (illumos dpwrite).
 func (p *devpoll) add(fd int, events Events) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return fmt.Errorf("selectors: /dev/poll add fd %d: %w", fd, err)
+	}
 	return p.write("add", fd, pollFD(fd, events))
 }
 
