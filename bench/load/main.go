@@ -181,8 +181,21 @@ func run() error {
 	var phase atomic.Int32
 	errc := make(chan error, len(clients))
 	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Go(func() { errc <- c.pingPong(&phase, *grace) })
+	for _, t := range targets {
+		for _, c := range t.clients {
+			wg.Go(func() {
+				err := c.pingPong(&phase, *grace)
+				if err != nil {
+					// Named, as a run with several servers fails for one.
+					who := t.addr
+					if t.name != "" {
+						who = t.name + " at " + t.addr
+					}
+					err = fmt.Errorf("%s: %w", who, err)
+				}
+				errc <- err
+			})
+		}
 	}
 
 	failed := func() error {
