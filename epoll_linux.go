@@ -181,7 +181,9 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	if n > 1 {
 		var all Events
 		for i := range ep.events[:n] {
-			all |= keys.touch(int(ep.events[i].Fd))
+			if k := keys.get(int(ep.events[i].Fd)); k != nil {
+				all |= k.Events
+			}
 		}
 		ep.touched = all
 	}
@@ -214,15 +216,6 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 	}
 	return dst, woken
-}
-
-// touch loads the events of the key registered for fd, 0 if none, to bring
-// its slot into the cache (see epoll.ready, its only user).
-func (t *keyTable) touch(fd int) Events {
-	if i := t.slot(fd); i != 0 {
-		return t.slots[i-1].key.Events
-	}
-	return 0
 }
 
 // purge replaces the kernel's epoll set with a new one holding only the
