@@ -45,7 +45,16 @@ func TestPingPongFailsAStalledServer(t *testing.T) {
 	var phase atomic.Int32
 	phase.Store(measuring)
 	start := time.Now()
-	err = clients[0].pingPong(&phase, grace)
+	done := make(chan error, 1)
+	go func() { done <- clients[0].pingPong(&phase, grace) }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * grace):
+		phase.Store(stopping)
+		clients[0].conn.Close() // ends the read the missing deadline left blocked
+		<-done
+		t.Fatalf("pingPong still waiting %v after the server went silent", 20*grace)
+	}
 	took := time.Since(start)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("pingPong: %v, want a deadline exceeded", err)
