@@ -123,23 +123,39 @@ func (kq *kqueue) add(fd int, events Events) error {
 	return nil
 }
 
-// modify changes only the filters that differ. It deletes first, so that
-// at most one filter is added last: if that fails, the selector's remove of
-// the old events (which ignores filters already gone) leaves nothing.
+// modify makes its changes in one kevent call: it deletes the filters no
+// longer wanted, then adds every wanted one, those it keeps before the new
+// one. Adding a filter that is there only updates it, and it restores one
+// that went with a descriptor closed while registered, whose number a new
+// file took: Modify then watches the new file for all its events, as poll
+// does and as Python's modify, an unregister and a register, does.
+//
+// kevent applies the changes in order and stops at the first that fails
+// (with no event list to report it in), so a failure has added no filter
+// beyond the old events, and the selector's remove of those, which ignores
+// filters already gone, leaves nothing behind.
 func (kq *kqueue) modify(fd int, old, events Events) error {
-	for _, f := range filters {
-		if old&^events&f.event != 0 {
-			if err := kq.change("delete", fd, f, unix.EV_DELETE); err != nil {
-				return err
+	var changes [len(filters)]unix.Kevent_t // each filter changes once at most
+	n := 0
+	for _, step := range [...]struct {
+		which Events
+		flags int
+	}{
+		{old &^ events, unix.EV_DELETE},
+		{old & events, unix.EV_ADD},
+		{events &^ old, unix.EV_ADD},
+	} {
+		for _, f := range filters {
+			if step.which&f.event != 0 {
+				unix.SetKevent(&changes[n], fd, f.id, step.flags)
+				n++
 			}
 		}
 	}
-	for _, f := range filters {
-		if events&^old&f.event != 0 {
-			if err := kq.change("add", fd, f, unix.EV_ADD); err != nil {
-				return err
-			}
-		}
+	_, err := unix.Kevent(kq.fd, changes[:n], nil, nil)
+	// EINTR: see keventChange.
+	if err != nil && err != unix.EINTR {
+		return fmt.Errorf("selectors: kevent modify fd %d from %v to %v: %w", fd, old, events, err)
 	}
 	return nil
 }

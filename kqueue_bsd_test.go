@@ -76,8 +76,8 @@ func TestKqueueOneReadyForReadAndWrite(t *testing.T) {
 	assert.Equal(t, EVENT_READ|EVENT_WRITE, rs[0].Mask)
 }
 
-// Modify changes only the filters that differ, and Unregister deletes
-// them all.
+// Modify leaves the kernel the filters of the new events, and Unregister
+// deletes them all.
 func TestKqueueModifyChangesFilters(t *testing.T) {
 	s := newKqueueSelector(t)
 	a, b := socketPair(t)
@@ -97,6 +97,36 @@ func TestKqueueModifyChangesFilters(t *testing.T) {
 	_, err = s.Unregister(a)
 	require.NoError(t, err)
 	assert.Empty(t, kernelFilters(t, s, a))
+}
+
+// Closing a registered descriptor is a misuse, but a common one: its
+// filters go with it, and when a new file takes the number, Modify watches
+// that file for every event asked, not only for those it adds (Modify
+// added only the write filter here, and the new file's data went unseen).
+func TestKqueueModifyAfterNumberReused(t *testing.T) {
+	s := newKqueueSelector(t)
+	a, b := socketPair(t)
+	writeEnd(t, b, []byte("x"))
+	_, err := s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return slices.Equal(kernelFilters(t, s, a), []int{unix.EVFILT_READ})
+	}, 2*time.Second, 10*time.Millisecond)
+	c, d := socketPair(t)
+	writeEnd(t, d, []byte("x")) // c is readable and writable
+	require.NoError(t, unix.Dup2(c, a), "a's number now names c's file")
+	assert.Empty(t, kernelFilters(t, s, a), "closing a took its readable filter")
+
+	_, err = s.Modify(a, EVENT_READ|EVENT_WRITE, nil)
+	require.NoError(t, err)
+	both := sortedFilters(unix.EVFILT_READ, unix.EVFILT_WRITE)
+	require.Eventually(t, func() bool {
+		return slices.Equal(kernelFilters(t, s, a), both)
+	}, 2*time.Second, 10*time.Millisecond, "the new file's two kevents")
+	rs, err := s.Select(0)
+	require.NoError(t, err)
+	require.Len(t, rs, 1)
+	assert.Equal(t, EVENT_READ|EVENT_WRITE, rs[0].Mask)
 }
 
 // A kqueue descriptor takes EVFILT_READ but refuses EVFILT_WRITE: a
