@@ -4,7 +4,8 @@
 # that has tests ran them and passed: a test binary that never ran fails.
 #
 # Usage: bash .ci/wine.sh   (from anywhere; .ci/run calls it)
-# The log is kept in $WINE_LOG (default: a file under ${TMPDIR:-/tmp}).
+# The log goes to $WINE_LOG if set, else to a file under ${TMPDIR:-/tmp}
+# that is kept only if the tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
@@ -91,5 +92,6 @@ if [ "$status" -ne 0 ]; then
   echo "go test exited with status $status"
   bad=1
 fi
-[ "$bad" -eq 0 ] || { echo "FAIL: tests under Wine"; exit 1; }
+[ "$bad" -eq 0 ] || { echo "FAIL: tests under Wine (log: $log)"; exit 1; }
+[ -n "${WINE_LOG:-}" ] || rm -f "$log"
 echo "PASS: tests under Wine"
