@@ -3,7 +3,9 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -16,14 +18,22 @@ func TestMain(m *testing.M) {
 	echotest.Main(m)
 }
 
-// client runs echo-client against addr with stdin and returns its stdout,
-// stderr and exit code.
-func client(t *testing.T, addr string, stdin []byte) (stdout, stderr string, code int) {
+// client runs echo-client against addr with stdin and flags, and returns
+// its stdout, stderr and exit code.
+func client(t *testing.T, addr string, stdin []byte, flags ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := echotest.Command(echotest.Binary(t, echotest.ClientPkg), "-addr", addr)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	var out bytes.Buffer
+	stderr, code = runClient(t, bytes.NewReader(stdin), &out, append([]string{"-addr", addr}, flags...)...)
+	return out.String(), stderr, code
+}
+
+// runClient runs echo-client with args, stdin and stdout (an *os.File is
+// the client's own), and returns its stderr and exit code.
+func runClient(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) (stderr string, code int) {
+	t.Helper()
+	cmd := echotest.Command(echotest.Binary(t, echotest.ClientPkg), args...)
+	var errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +43,7 @@ func client(t *testing.T, addr string, stdin []byte) (stdout, stderr string, cod
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
-	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+	return errOut.String(), cmd.ProcessState.ExitCode()
 }
 
 func TestHello(t *testing.T) {
@@ -142,6 +152,41 @@ func TestServerResets(t *testing.T) {
 		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
 	}
 	t.Logf("stderr: %s", errOut)
+}
+
+// TestServerStopsAnswering: a server that takes the line and never
+// replies (stopped, or its host gone) fails the client after -timeout,
+// not never.
+func TestServerStopsAnswering(t *testing.T) {
+	addr := fakeServer(t, func(c *net.TCPConn) {
+		bufio.NewReader(c).ReadString('\n')
+		io.Copy(io.Discard, c) // until the client gives up and closes
+	})
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	out, errOut, code := client(t, addr, []byte("hello\n"), "-timeout", timeout.String())
+	if code != 1 || !strings.Contains(errOut, "no complete reply within "+timeout.String()) {
+		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
+	}
+	if waited := time.Since(start); waited < timeout {
+		t.Errorf("gave up after %v, before the %v timeout", waited, timeout)
+	}
+}
+
+// TestNoPromptOffTerminal: stdin the null device, a character device but
+// no terminal (as under cron or systemd), gets no prompt.
+func TestNoPromptOffTerminal(t *testing.T) {
+	s := echotest.StartServer(t)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	var out bytes.Buffer
+	errOut, code := runClient(t, null, &out, "-addr", s.Addr)
+	if out.String() != "" || code != 0 {
+		t.Fatalf("echo-client < %s: stdout %q, stderr %q, exit %d", os.DevNull, out.String(), errOut, code)
+	}
 }
 
 func TestNoServer(t *testing.T) {

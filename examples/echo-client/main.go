@@ -8,12 +8,13 @@
 //
 // prints "hello". Empty lines are not sent. A reply is read up to its
 // newline, however many reads that takes, and printed on its own line.
-// End of input exits 0; a server that closes or resets the connection
-// exits 1 with a message on stderr.
+// End of input exits 0; a server that closes or resets the connection, or
+// sends no complete reply within -timeout of the line, exits 1 with a
+// message on stderr.
 //
 // Usage:
 //
-//	echo-client [-addr 127.0.0.1:8088]
+//	echo-client [-addr 127.0.0.1:8088] [-timeout 30s]
 //
 // Unlike the server it needs no selector: it waits on one thing at a time,
 // as the articles' client does. It does send a line while reading the
@@ -32,6 +33,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"golang.org/x/term"
 )
 
 func main() {
@@ -40,6 +43,7 @@ func main() {
 
 func run() int {
 	addr := flag.String("addr", "127.0.0.1:8088", "server `host:port`")
+	timeout := flag.Duration("timeout", 30*time.Second, "give up on a reply not complete this long after its line (0: wait forever)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
@@ -53,7 +57,7 @@ func run() int {
 	}
 	defer conn.Close()
 
-	interactive := isTerminal(os.Stdin)
+	interactive := term.IsTerminal(int(os.Stdin.Fd()))
 	lines := bufio.NewReaderSize(os.Stdin, 64<<10)
 	replies := bufio.NewReaderSize(conn, 64<<10)
 	for {
@@ -66,12 +70,22 @@ func run() int {
 			return 1
 		}
 		if msg := bytes.TrimRight(line, "\r\n"); len(msg) > 0 {
+			// A server that is stopped, or a host that is gone, would
+			// otherwise keep the client waiting for good (TCP gives up on
+			// a vanished peer only after many minutes).
+			if *timeout > 0 {
+				conn.SetDeadline(time.Now().Add(*timeout))
+			}
 			reply, xerr := exchange(conn, replies, append(msg, '\n'))
+			if errors.Is(xerr, os.ErrDeadlineExceeded) {
+				xerr = fmt.Errorf("no complete reply within %v", *timeout)
+			}
 			if xerr != nil {
 				fmt.Fprintln(os.Stderr, "echo-client:", xerr)
 				return 1
 			}
 			if _, err := os.Stdout.Write(reply); err != nil {
+				fmt.Fprintln(os.Stderr, "echo-client: writing stdout:", err)
 				return 1
 			}
 		}
@@ -86,7 +100,8 @@ func run() int {
 
 // exchange sends msg and returns the reply up to and including its
 // newline. It sends from another goroutine while it reads, so that a long
-// line's echo can flow back as the line goes out.
+// line's echo can flow back as the line goes out. It returns an error
+// wrapping os.ErrDeadlineExceeded if conn's deadline passed first.
 func exchange(conn net.Conn, replies *bufio.Reader, msg []byte) ([]byte, error) {
 	sent := make(chan error, 1)
 	go func() {
@@ -104,17 +119,10 @@ func exchange(conn net.Conn, replies *bufio.Reader, msg []byte) ([]byte, error) 
 	switch {
 	case rerr == io.EOF:
 		return nil, errors.New("the server closed the connection")
-	case rerr != nil && werr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
-		return nil, werr
+	case rerr != nil && werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded):
+		return nil, werr // the write failed, and stopped the read
 	case rerr != nil:
 		return nil, rerr
 	}
 	return reply, werr
-}
-
-// isTerminal reports whether f is a terminal (a character device, on
-// every platform Go runs on).
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
