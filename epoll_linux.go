@@ -28,7 +28,9 @@ func NewEpollSelector() (*EpollSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &EpollSelector{selector: newSelector("epoll", ep)}, nil
+	s := &EpollSelector{selector: newSelector("epoll", ep)}
+	ep.keys = &s.keys
+	return s, nil
 }
 
 // Fileno returns the epoll descriptor, or -1 once the selector is closed.
@@ -54,10 +56,11 @@ type epoll struct {
 	waker  waker
 	events []unix.EpollEvent // filled by wait, read by ready
 
-	busy         bool   // the last wait reported more than one descriptor
-	suspect      bool   // a descriptor was closed while registered: stale items may report
-	keylessWaits int    // waits in a row that reported a descriptor with no key
-	touched      Events // what ready's first pass loaded, stored so that the compiler keeps the loads
+	busy         bool      // the last wait reported more than one descriptor
+	suspect      bool      // a descriptor was closed while registered: stale items may report
+	keylessWaits int       // waits in a row that reported a descriptor with no key
+	keys         *keyTable // the selector's, for purge: read with its mutex held, as add and ready are called
+	touched      Events    // what ready's first pass loaded, stored so that the compiler keeps the loads
 }
 
 // firstEvents is how many events the first wait can take; reserve makes room
@@ -103,6 +106,12 @@ func (ep *epoll) ctl(op int, name string, fd int, events uint32) error {
 }
 
 func (ep *epoll) add(fd int, events Events) error {
+	// A stale item under fd's number would report beside the new one, or
+	// alone when the new file is not ready, where nothing in a wait tells
+	// it from the new file's: purge it first.
+	if ep.suspect {
+		ep.purge()
+	}
 	return ep.ctl(unix.EPOLL_CTL_ADD, "add", fd, toEpoll(events))
 }
 
@@ -212,7 +221,7 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			ep.keylessWaits = 0
 		}
 		if twice || ep.keylessWaits > 1 {
-			ep.purge(keys)
+			ep.purge()
 		}
 	}
 	return dst, woken
@@ -226,12 +235,15 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 // SCM_RIGHTS), keeps its item, since the kernel drops items only when the
 // file is released: Unregister cannot remove it (EPOLL_CTL_DEL of a closed
 // number fails with EBADF), and it goes on reporting under the old number,
-// with no key (every wait returns at once: Select would spin) or beside the
-// item of a file registered since under that number. Only a new set is rid
-// of it.
+// with no key (every wait returns at once: Select would spin), or under
+// the number of a file registered since, where it reports beside that
+// file's item or, when that file is not ready, alone and as if it were
+// that file. Only a new set is rid of it. ready purges at the first two
+// signs, and add before it registers a number while stale items may exist,
+// as nothing would betray the third.
 //
 // A failure leaves the old set in place, to be purged at the next sign.
-func (ep *epoll) purge(keys *keyTable) {
+func (ep *epoll) purge() {
 	ep.keylessWaits = 0
 	fresh, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
@@ -245,8 +257,8 @@ func (ep *epoll) purge(keys *keyTable) {
 	if add(ep.waker.readFD(), unix.EPOLLIN) != nil {
 		return
 	}
-	for i := range keys.len() {
-		k := keys.at(i)
+	for i := range ep.keys.len() {
+		k := ep.keys.at(i)
 		// A key whose descriptor is closed (EBADF) or is now a regular
 		// file (EPERM) had no live item in the old set either.
 		_ = add(k.FD, toEpoll(k.Events))

@@ -1150,3 +1150,32 @@ func cpuTime(t testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A's number registered again, for a socket that is not writable, while
+// the stale item of a's old file (writable) is the only one that reports
+// under it: nothing in a wait betrays it (one event, and a key for it), so
+// Select reported a false EVENT_WRITE at once, forever, and a loop spun.
+// Register purges the set when a stale item may exist.
+func TestEpollStaleItemBesideNewRegistration(t *testing.T) {
+	other, _ := socketPair(t) // before a is closed, so not on its number
+	fillEnd(t, other)         // not writable
+	s, a := closedWhileShared(t)
+	if err := unix.Dup3(other, a, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	trackEnd(t, a)
+	if _, err := s.Register(a, EVENT_WRITE, "new"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		start := time.Now()
+		rs, err := s.Select(200 * time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 0 {
+			t.Fatalf("Select %d: %v after %v; fd %d (a full socket) is not writable: the stale item of its old file reports under its number",
+				i, rs, time.Since(start), a)
+		}
+	}
+}
