@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,6 +103,7 @@ func TestEpollFilenoAfterPurge(t *testing.T) {
 	assert.Empty(t, selectNow(t, inner))
 	assert.Empty(t, selectNow(t, inner))
 	assert.Equal(t, num, inner.Fileno(), "the same number")
+	assert.Empty(t, selectNow(t, outer), "two keyless waits did not purge")
 
 	c, _ := socketPair(t)
 	_, err = inner.Register(c, EVENT_WRITE, nil)
@@ -142,4 +144,95 @@ func TestDefaultSelectorFallsBack(t *testing.T) {
 	}
 	_, err = DefaultSelector()
 	require.ErrorIs(t, err, unix.ENOSYS)
+}
+
+// Two events for one number in one wait betray a stale item, and the
+// selector purges it then: afterwards the number reports its new file's
+// readiness alone (the merge into one Ready hid the stale item's).
+func TestEpollStaleItemPurgedOnMerge(t *testing.T) {
+	other, _ := socketPair(t) // before a is closed, so not on its number
+	s, a := closedWhileShared(t)
+	require.NoError(t, unix.Dup3(other, a, unix.O_CLOEXEC))
+	trackEnd(t, a)
+	_, err := s.Register(a, EVENT_WRITE, "new")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s), "one Ready")
+
+	fillEnd(t, a) // the new socket is no longer writable; the old one is
+	assert.Empty(t, selectNow(t, s), "the stale item of a's old file still reports under its number")
+}
+
+// A Modify refused on a descriptor closed while its file lives on drops
+// the key as Unregister does, and tells the selector that a stale item may
+// be left: Select does not spin on it.
+func TestEpollModifyRefusedWhileSharedDoesNotSpin(t *testing.T) {
+	s, err := NewEpollSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	a, _ := socketPair(t)
+	alias, _ := socketPair(t)
+	closeEnd(t, alias) // a free number, to share a's file through
+	_, err = s.Register(a, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
+	trackEnd(t, alias)
+	closeEnd(t, a)
+
+	_, err = s.Modify(a, EVENT_READ, nil)
+	require.ErrorIs(t, err, unix.EBADF)
+	assert.Empty(t, s.GetMap())
+	assertSleeps(t, s, 300*time.Millisecond)
+}
+
+// The purge builds the new set with the waker and every key, and keeps the
+// number close-on-exec: registered descriptors are still reported, and
+// Wakeup and Close still end a blocked Select.
+func TestEpollPurgeKeepsWakerAndKeys(t *testing.T) {
+	s, _ := closedWhileShared(t) // a stale item, keyless, always ready
+	c, _ := socketPair(t)
+	_, err := s.Register(c, EVENT_WRITE, "c") // purges
+	require.NoError(t, err)
+	require.False(t, s.p.(*epoll).suspect, "no purge: the test proves nothing")
+	flags, err := unix.FcntlInt(uintptr(s.Fileno()), unix.F_GETFD, 0)
+	require.NoError(t, err)
+	assert.NotZero(t, flags&unix.FD_CLOEXEC, "the purged epoll descriptor lost close-on-exec")
+
+	assert.Equal(t, map[int]Events{c: EVENT_WRITE}, selectNow(t, s), "c did not come across")
+	_, err = s.Unregister(c)
+	require.NoError(t, err)
+
+	ch := blockedSelect(s, 3*time.Second)
+	require.NoError(t, s.Wakeup())
+	r := await(t, ch)
+	require.NoError(t, r.err)
+	assert.Less(t, r.elapsed, time.Second, "Wakeup did not reach the purged set")
+
+	ch = blockedSelect(s, 3*time.Second)
+	start := time.Now()
+	require.NoError(t, s.Close())
+	r = await(t, ch)
+	require.ErrorIs(t, r.err, ErrClosed)
+	assert.Less(t, time.Since(start), time.Second, "Close did not reach the purged set")
+}
+
+// One Select reports every ready descriptor, even with a Wakeup pending
+// beside them: epoll's buffer has room for the waker too.
+func TestSelectReportsAllReadyBesideWakeup(t *testing.T) {
+	for _, n := range []int{firstEvents - 1, firstEvents, 2 * firstEvents} {
+		forEachBackend(t, func(t *testing.T, s Selector) {
+			require.NoError(t, s.Wakeup()) // the waker is ready first
+			want := map[int]Events{}
+			for len(want) < n {
+				a, b := socketPair(t)
+				for _, fd := range []int{a, b} {
+					if len(want) < n {
+						_, err := s.Register(fd, EVENT_WRITE, nil)
+						require.NoError(t, err)
+						want[fd] = EVENT_WRITE
+					}
+				}
+			}
+			assert.Equal(t, want, selectNow(t, s), "%d registered, all writable", n)
+		})
+	}
 }

@@ -222,3 +222,80 @@ func TestManyDescriptors(t *testing.T) {
 		assert.Empty(t, selectNow(t, s))
 	})
 }
+
+// The largest C int is a descriptor number like any other: it reaches the
+// backend, which refuses it for its own reasons (not open; past
+// FD_SETSIZE) or takes it (poll).
+func TestFileObjLargestCInt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		for _, obj := range []any{math.MaxInt32, int64(math.MaxInt32), uint32(math.MaxInt32), uintptr(math.MaxInt32)} {
+			_, err := s.Register(obj, EVENT_READ, nil)
+			if err == nil {
+				_, err = s.Unregister(obj)
+				require.NoError(t, err)
+				continue
+			}
+			assert.NotContains(t, err.Error(), "out of range", "%T %v", obj, obj)
+			switch BackendName(s) {
+			case "epoll", "kqueue", "devpoll":
+				assert.ErrorIs(t, err, unix.EBADF)
+			case "select":
+				assert.ErrorContains(t, err, "FD_SETSIZE")
+			default:
+				t.Errorf("%s: Register(%T %v): %v", BackendName(s), obj, obj, err)
+			}
+		}
+	})
+}
+
+// poll takes any descriptor number, as Python's PollSelector does, and
+// reports one that is not open as POLLNVAL (both events, masked). Numbers
+// from denseFDs on go to the key table's map.
+func TestPollFarDescriptor(t *testing.T) {
+	s := newTestSelector(t, "poll")
+	for _, fd := range []int{denseFDs + 7, math.MaxInt32} {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		require.ErrorIs(t, err, unix.EBADF, "fd %d is open", fd)
+		key, err := s.Register(fd, EVENT_READ, "far")
+		require.NoError(t, err, "fd %d", fd)
+		got, err := s.GetKey(fd)
+		require.NoError(t, err, "fd %d", fd)
+		assert.Equal(t, key, got)
+		assert.Equal(t, map[int]SelectorKey{fd: key}, s.GetMap())
+		assert.Equal(t, map[int]Events{fd: EVENT_READ}, selectNow(t, s), "POLLNVAL, masked")
+		got, err = s.Unregister(fd)
+		require.NoError(t, err, "fd %d", fd)
+		assert.Equal(t, key, got)
+		_, err = s.GetKey(fd)
+		require.ErrorIs(t, err, ErrNotRegistered)
+		assert.Empty(t, selectNow(t, s))
+	}
+}
+
+// An error or a hang-up alone is reported as both events, masked by the
+// key's: a pipe's write end whose reader is gone has only POLLERR (no
+// POLLOUT once full), a read end whose writer is gone only POLLHUP. A
+// socket pair cannot show this: a peer's close sets POLLIN and POLLOUT too.
+func TestSelectPipeErrorAndHangUp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		var p, q [2]int
+		require.NoError(t, unix.Pipe(p[:]))
+		require.NoError(t, unix.Pipe(q[:]))
+		for _, fd := range append(p[:], q[:]...) {
+			trackEnd(t, fd)
+			unix.CloseOnExec(fd)
+			require.NoError(t, unix.SetNonblock(fd, true))
+		}
+		w, r := p[1], q[0]
+		fillEnd(t, w)
+		_, err := s.Register(w, EVENT_WRITE, nil)
+		require.NoError(t, err)
+		_, err = s.Register(r, EVENT_READ, nil)
+		require.NoError(t, err)
+		assert.Empty(t, selectNow(t, s))
+
+		closeEnd(t, p[0]) // w: POLLERR
+		closeEnd(t, q[1]) // r: POLLHUP
+		waitFor(t, s, map[int]Events{w: EVENT_WRITE, r: EVENT_READ})
+	})
+}

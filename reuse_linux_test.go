@@ -1,7 +1,9 @@
 package selectors
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,4 +44,81 @@ func TestUnregisterAfterCloseAndReuse(t *testing.T) {
 		writeEnd(t, w2, []byte("x"))
 		waitFor(t, s, map[int]Events{r: EVENT_READ, w: EVENT_WRITE})
 	})
+}
+
+// Every descriptor a selector opens is close-on-exec, so that no child the
+// process starts inherits it.
+func TestSelectorDescriptorsCloseOnExec(t *testing.T) {
+	for _, name := range Backends() {
+		t.Run(name, func(t *testing.T) {
+			before := fdSet(t)
+			newTestSelector(t, name)
+			own := 0
+			for fd := range fdSet(t) {
+				if before[fd] {
+					continue
+				}
+				own++
+				flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+				require.NoError(t, err)
+				assert.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d of the selector is not close-on-exec", fd)
+			}
+			require.NotZero(t, own, "the selector opened no descriptor")
+		})
+	}
+}
+
+// After Close, Select returns ErrClosed without waiting on the numbers
+// that the selector's descriptors had: the process may have reused them,
+// here for another selector of the same backend, on which nothing is
+// ready.
+func TestSelectAfterCloseLeavesReusedNumbersAlone(t *testing.T) {
+	for _, name := range Backends() {
+		t.Run(name, func(t *testing.T) {
+			before := fdSet(t)
+			own := func() []int {
+				var fds []int
+				for fd := range fdSet(t) {
+					if !before[fd] {
+						fds = append(fds, fd)
+					}
+				}
+				slices.Sort(fds)
+				return fds
+			}
+			s, err := New(name)
+			require.NoError(t, err)
+			closedOwn := own()
+			require.NoError(t, s.Close())
+
+			// Another selector takes the numbers: the lowest free ones, so
+			// most likely the same, and dup3 makes sure.
+			s2 := newTestSelector(t, name)
+			ownNow := own()
+			require.Len(t, ownNow, len(closedOwn))
+			for i, num := range closedOwn {
+				if ownNow[i] == num {
+					continue
+				}
+				_, err := unix.FcntlInt(uintptr(num), unix.F_GETFD, 0)
+				require.ErrorIs(t, err, unix.EBADF, "fd %d of the closed selector was taken meanwhile", num)
+				require.NoError(t, unix.Dup3(ownNow[i], num, unix.O_CLOEXEC))
+				trackEnd(t, num)
+			}
+
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.SelectInto(nil, -1)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, ErrClosed)
+			case <-time.After(2 * time.Second):
+				require.NoError(t, s2.Wakeup()) // free the goroutine
+				<-done
+				t.Fatal("Select after Close blocked on descriptor numbers reused by another selector")
+			}
+		})
+	}
 }

@@ -45,20 +45,34 @@ func newTestSelector(t testing.TB, name string) Selector {
 	return s
 }
 
-// checkReady asserts what every result of Select must be: one Ready per
-// descriptor, each mask non-zero and within the key's events, each key
-// registered.
+// checkReady asserts what every result of Select must be (see readyError)
+// and returns the masks by descriptor.
 func checkReady(t testing.TB, s Selector, rs []Ready) map[int]Events {
 	t.Helper()
+	require.NoError(t, readyError(rs))
 	got := make(map[int]Events, len(rs))
 	for _, r := range rs {
-		_, dup := got[r.Key.FD]
-		require.False(t, dup, "two Ready for fd %d in %v", r.Key.FD, rs)
-		require.NotZero(t, r.Mask, "empty mask for fd %d", r.Key.FD)
-		require.Zero(t, r.Mask&^r.Key.Events, "mask %v outside events %v", r.Mask, r.Key.Events)
 		got[r.Key.FD] = r.Mask
 	}
 	return got
+}
+
+// readyError says how rs breaks what every result of Select must be: one
+// Ready per descriptor, each mask non-zero and within the key's events.
+func readyError(rs []Ready) error {
+	seen := make(map[int]bool, len(rs))
+	for _, r := range rs {
+		switch {
+		case seen[r.Key.FD]:
+			return fmt.Errorf("two Ready for fd %d in %v", r.Key.FD, rs)
+		case r.Mask == 0:
+			return fmt.Errorf("empty mask for fd %d", r.Key.FD)
+		case r.Mask&^r.Key.Events != 0:
+			return fmt.Errorf("mask %v outside events %v", r.Mask, r.Key.Events)
+		}
+		seen[r.Key.FD] = true
+	}
+	return nil
 }
 
 // selectNow returns what is ready now, by descriptor.
@@ -377,6 +391,24 @@ func TestSelectInto(t *testing.T) {
 // GOMAXPROCS=1 program run: it yields to the scheduler every yieldAfter,
 // where without that they would wait for the runtime to preempt it, every
 // 10 ms. The same yield keeps a loop that blocks often from losing its P
+// SelectInto appends: a Ready of an earlier Select left in dst for the
+// same descriptor is neither merged into nor changed.
+func TestSelectIntoAfterEarlierResult(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, _ := socketPair(t)
+		key, err := s.Register(a, EVENT_WRITE, "a")
+		require.NoError(t, err)
+		first, err := s.SelectInto(make([]Ready, 0, 4), 0)
+		require.NoError(t, err)
+		require.Equal(t, []Ready{{Key: key, Mask: EVENT_WRITE}}, first)
+		key2, err := s.Modify(a, EVENT_READ|EVENT_WRITE, "a")
+		require.NoError(t, err)
+		both, err := s.SelectInto(first, 0)
+		require.NoError(t, err)
+		assert.Equal(t, []Ready{{Key: key, Mask: EVENT_WRITE}, {Key: key2, Mask: EVENT_WRITE}}, both)
+	})
+}
+
 // at every wait (see yieldAfter).
 func TestSelectYields(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
@@ -400,8 +432,12 @@ func TestSelectYields(t *testing.T) {
 		start := time.Now()
 		waits := 0
 		for ; waits < 10_000_000 && time.Since(start) < window; waits++ {
-			// a is writable: no limit on the wait, and no wait.
-			out, err := s.SelectInto(buf[:0], -1)
+			// a is writable: no wait. A timeout of 0, as a loop polls
+			// between its own work: epoll then makes a raw system call,
+			// which never hands the P over, so only the yield lets the
+			// other goroutine run (a timeout of -1 goes through the
+			// scheduler's system call hand-off, which hid a missing yield).
+			out, err := s.SelectInto(buf[:0], 0)
 			if err != nil || len(out) != 1 {
 				stop.Store(true)
 				<-done
@@ -694,11 +730,15 @@ func TestConcurrentUse(t *testing.T) {
 			buf := make([]Ready, 0, 64)
 			for {
 				out, err := s.SelectInto(buf[:0], 10*time.Millisecond)
+				if err == nil {
+					// Not checkReady: its FailNow would end this goroutine
+					// without a word, and the test would hang on selected.
+					err = readyError(out)
+				}
 				if err != nil {
 					selected <- err
 					return
 				}
-				checkReady(t, s, out)
 				select {
 				case <-stop:
 					selected <- nil
