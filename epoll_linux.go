@@ -50,7 +50,8 @@ func (s *EpollSelector) Fileno() int {
 	return s.p.(*epoll).epfd
 }
 
-// epoll is the poller of EpollSelector.
+// epoll is the poller of EpollSelector. Its fields fit in 64 bytes on
+// 64-bit platforms, one cache line for what every Select reads.
 type epoll struct {
 	epfd   int
 	waker  waker
@@ -58,7 +59,7 @@ type epoll struct {
 
 	busy         bool      // the last wait reported more than one descriptor
 	suspect      bool      // a descriptor was closed while registered: stale items may report
-	keylessWaits int       // waits in a row that reported a descriptor with no key
+	keylessWaits int32     // waits in a row that reported a descriptor with no key
 	keys         *keyTable // the selector's, for purge: read with its mutex held, as add and ready are called
 	touched      Events    // what ready's first pass loaded, stored so that the compiler keeps the loads
 }
