@@ -222,7 +222,7 @@ func (p *devpoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 		// A record without a key is for a descriptor unregistered since
 		// the wait began (another goroutine may): appendReady skips it.
-		dst, _, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
+		dst, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
 	}
 	return dst, woken
 }

@@ -108,10 +108,12 @@ func (ep *epoll) ctl(op int, name string, fd int, events uint32) error {
 
 func (ep *epoll) add(fd int, events Events) error {
 	// A stale item under fd's number would report beside the new one, or
-	// alone when the new file is not ready, where nothing in a wait tells
-	// it from the new file's: purge it first.
+	// alone when the new file is not ready, as if it were the new file's:
+	// purge it first, or refuse the registration.
 	if ep.suspect {
-		ep.purge()
+		if err := ep.purge(); err != nil {
+			return err
+		}
 	}
 	return ep.ctl(unix.EPOLL_CTL_ADD, "add", fd, toEpoll(events))
 }
@@ -175,7 +177,7 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	woken, keyless, twice := false, false, false
+	woken, keyless := false, false
 	wfd := int32(ep.waker.readFD())
 	keys.beginPass()
 	// With several events, a first pass only loads each one's key. A busy
@@ -204,25 +206,24 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			woken = true
 			continue
 		}
-		var found, merged bool
-		dst, found, merged = keys.appendReady(dst, int(e.Fd), pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT))
+		var found bool
+		dst, found = keys.appendReady(dst, int(e.Fd), pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT))
 		keyless = keyless || !found
-		twice = twice || merged
 	}
 	// Stale items (see purge) exist only once a descriptor was closed
-	// while registered. Then two events for one number betray one for
-	// sure, and so does a number without a key in two waits in a row: a
-	// key unregistered during a wait is gone from the kernel by the next.
-	// Without suspicion a keyless event is only such an unregistration,
-	// and never worth a purge.
+	// while registered. Then a number without a key in two waits in a row
+	// betrays one: a key unregistered during a wait is gone from the
+	// kernel by the next. Without suspicion a keyless event is only such
+	// an unregistration, and never worth a purge.
 	if ep.suspect {
 		if keyless {
 			ep.keylessWaits++
 		} else {
 			ep.keylessWaits = 0
 		}
-		if twice || ep.keylessWaits > 1 {
-			ep.purge()
+		if ep.keylessWaits > 1 {
+			// A failure leaves the old set, to be purged at the next sign.
+			_ = ep.purge()
 		}
 	}
 	return dst, woken
@@ -239,24 +240,24 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 // with no key (every wait returns at once: Select would spin), or under
 // the number of a file registered since, where it reports beside that
 // file's item or, when that file is not ready, alone and as if it were
-// that file. Only a new set is rid of it. ready purges at the first two
-// signs, and add before it registers a number while stale items may exist,
-// as nothing would betray the third.
+// that file. Only a new set is rid of it. ready purges when keyless events
+// betray one, and add before it registers a number while one may exist, so
+// that no number ever holds two items.
 //
-// A failure leaves the old set in place, to be purged at the next sign.
-func (ep *epoll) purge() {
+// A failure leaves the old set in place, and is returned.
+func (ep *epoll) purge() error {
 	ep.keylessWaits = 0
 	fresh, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return
+		return fmt.Errorf("selectors: epoll purge: epoll_create1: %w", err)
 	}
 	defer unix.Close(fresh)
 	add := func(fd int, events uint32) error {
 		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
 		return unix.EpollCtl(fresh, unix.EPOLL_CTL_ADD, fd, &ev)
 	}
-	if add(ep.waker.readFD(), unix.EPOLLIN) != nil {
-		return
+	if err := add(ep.waker.readFD(), unix.EPOLLIN); err != nil {
+		return fmt.Errorf("selectors: epoll purge: epoll_ctl add waker: %w", err)
 	}
 	for i := range ep.keys.len() {
 		k := ep.keys.at(i)
@@ -266,9 +267,11 @@ func (ep *epoll) purge() {
 	}
 	// Dup3 swaps the new set in under the old number atomically: the old
 	// set, and its stale items, go when its file is released.
-	if unix.Dup3(fresh, ep.epfd, unix.O_CLOEXEC) == nil {
-		ep.suspect = false
+	if err := unix.Dup3(fresh, ep.epfd, unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("selectors: epoll purge: dup3: %w", err)
 	}
+	ep.suspect = false
+	return nil
 }
 
 func (ep *epoll) wake() error { return ep.waker.wake() }

@@ -147,20 +147,59 @@ func TestDefaultSelectorFallsBack(t *testing.T) {
 	require.ErrorIs(t, err, unix.ENOSYS)
 }
 
-// Two events for one number in one wait betray a stale item, and the
-// selector purges it then: afterwards the number reports its new file's
-// readiness alone (the merge into one Ready hid the stale item's).
-func TestEpollStaleItemPurgedOnMerge(t *testing.T) {
+// A's number registered again, for another socket, while the stale item
+// of a's old file (writable) is in the set: Register purges it first.
+// Left in, it reported beside the new socket's item, two Ready for one
+// descriptor (found by FuzzSelector: seed epoll-closed-while-shared-two-ready),
+// and alone once the new socket was full, the old file's readiness as the
+// new one's, at once, forever: a loop spun.
+func TestEpollStaleItemBesideNewRegistration(t *testing.T) {
 	other, _ := socketPair(t) // before a is closed, so not on its number
 	s, a := closedWhileShared(t)
 	require.NoError(t, unix.Dup3(other, a, unix.O_CLOEXEC))
 	trackEnd(t, a)
 	_, err := s.Register(a, EVENT_WRITE, "new")
 	require.NoError(t, err)
-	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s), "one Ready")
+	rs, err := s.Select(0)
+	require.NoError(t, err)
+	require.Len(t, rs, 1, "Select reported fd %d %d times: %v", a, len(rs), rs)
+	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 
 	fillEnd(t, a) // the new socket is no longer writable; the old one is
-	assert.Empty(t, selectNow(t, s), "the stale item of a's old file still reports under its number")
+	for i := range 3 {
+		start := time.Now()
+		rs, err := s.Select(200 * time.Millisecond)
+		require.NoError(t, err)
+		require.Empty(t, rs, "Select %d after %v: fd %d (a full socket) is not writable: the stale item of its old file reports under its number", i, time.Since(start), a)
+	}
+}
+
+// A Register that must purge first and cannot, out of descriptors, fails
+// and registers nothing, rather than leave a stale item under the number.
+func TestEpollRegisterFailsWithoutPurge(t *testing.T) {
+	other, _ := socketPair(t)
+	s, a := closedWhileShared(t)
+	require.NoError(t, unix.Dup3(other, a, unix.O_CLOEXEC))
+	trackEnd(t, a)
+
+	// No descriptor free: the lowest free number becomes the limit.
+	free, err := unix.Dup(other)
+	require.NoError(t, err)
+	require.NoError(t, unix.Close(free))
+	var saved unix.Rlimit
+	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &saved))
+	limited := saved
+	limited.Cur = uint64(free)
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &limited))
+	_, err = s.Register(a, EVENT_WRITE, "new")
+	require.NoError(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &saved))
+	require.ErrorIs(t, err, unix.EMFILE)
+	assert.Contains(t, err.Error(), "epoll purge")
+	assert.Empty(t, s.GetMap())
+
+	_, err = s.Register(a, EVENT_WRITE, "new")
+	require.NoError(t, err, "with descriptors free again")
+	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 }
 
 // A Modify refused on a descriptor closed while its file lives on drops

@@ -1099,27 +1099,6 @@ func closedWhileShared(t *testing.T) (s *EpollSelector, a int) {
 	return s, a
 }
 
-// The contract: one Ready per descriptor. Once a's number names another
-// socket and is registered again, both items report under it.
-func TestEpollClosedWhileSharedNeverTwoReady(t *testing.T) {
-	other, _ := socketPair(t) // before a is closed, so not on its number
-	s, a := closedWhileShared(t)
-	if err := unix.Dup3(other, a, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	trackEnd(t, a)
-	if _, err := s.Register(a, EVENT_WRITE, "new"); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := s.Select(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 1 {
-		t.Fatalf("Select reported fd %d %d times: %v", a, len(rs), rs)
-	}
-}
-
 // The stale item is always ready (a socket with room to write), but has no
 // key: every wait returns at once with nothing for the caller, and Select
 // waits again, spinning on the CPU until its timeout.
@@ -1135,33 +1114,4 @@ func cpuTime(t testing.TB) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// A's number registered again, for a socket that is not writable, while
-// the stale item of a's old file (writable) is the only one that reports
-// under it: nothing in a wait betrays it (one event, and a key for it), so
-// Select reported a false EVENT_WRITE at once, forever, and a loop spun.
-// Register purges the set when a stale item may exist.
-func TestEpollStaleItemBesideNewRegistration(t *testing.T) {
-	other, _ := socketPair(t) // before a is closed, so not on its number
-	fillEnd(t, other)         // not writable
-	s, a := closedWhileShared(t)
-	if err := unix.Dup3(other, a, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	trackEnd(t, a)
-	if _, err := s.Register(a, EVENT_WRITE, "new"); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		start := time.Now()
-		rs, err := s.Select(200 * time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rs) != 0 {
-			t.Fatalf("Select %d: %v after %v; fd %d (a full socket) is not writable: the stale item of its old file reports under its number",
-				i, rs, time.Since(start), a)
-		}
-	}
 }

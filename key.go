@@ -199,25 +199,24 @@ func (t *keyTable) beginPass() {
 // appendReady appends to dst the Ready of the key registered for fd, with
 // mask m limited to the key's events, or merges m into the Ready that this
 // pass appended for fd already: one Ready per descriptor, whatever the
-// kernel reports (kqueue has a filter per event; epoll can hold a stale
-// item under a registered number). It reports whether fd is registered,
-// and whether m was merged.
-func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, found, merged bool) {
+// kernel reports (kqueue has a filter per event, Winsock a set per event).
+// It reports whether fd is registered.
+func (t *keyTable) appendReady(dst []Ready, fd int, m Events) (out []Ready, found bool) {
 	i := t.slot(fd)
 	if i == 0 {
-		return dst, false, false
+		return dst, false
 	}
 	slot := &t.slots[i-1]
 	k, mark := &slot.key, &slot.mark
 	if m &= k.Events; m == 0 {
-		return dst, true, false
+		return dst, true
 	}
 	if mark.pass == t.pass && int(mark.at) < len(dst) && dst[mark.at].Key.FD == fd {
 		dst[mark.at].Mask |= m
-		return dst, true, true
+		return dst, true
 	}
 	mark.pass, mark.at = t.pass, int32(len(dst))
-	return appendKey(dst, k, m), true, false
+	return appendKey(dst, k, m), true
 }
 
 // appendKey appends to dst the Ready of k with mask m, written in place:

@@ -236,7 +236,7 @@ func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 		// A kevent without a key is for a descriptor unregistered since
 		// the wait began (another goroutine may): appendReady skips it.
-		dst, _, _ = keys.appendReady(dst, int(e.Ident), keventEvents(e))
+		dst, _ = keys.appendReady(dst, int(e.Ident), keventEvents(e))
 	}
 	return dst, woken
 }

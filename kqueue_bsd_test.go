@@ -30,6 +30,14 @@ func kernelFilters(t testing.TB, s *KqueueSelector, fd int) []int {
 	return filters
 }
 
+// awaitFilters waits until the kqueue reports exactly filters ready for fd.
+func awaitFilters(t testing.TB, s *KqueueSelector, fd int, filters []int, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return slices.Equal(kernelFilters(t, s, fd), filters)
+	}, 2*time.Second, 10*time.Millisecond, msg)
+}
+
 func sortedFilters(filters ...int) []int {
 	slices.Sort(filters)
 	return filters
@@ -65,15 +73,9 @@ func TestKqueueOneReadyForReadAndWrite(t *testing.T) {
 	require.NoError(t, err)
 	writeEnd(t, b, []byte("x"))
 	both := sortedFilters(unix.EVFILT_READ, unix.EVFILT_WRITE)
-	require.Eventually(t, func() bool {
-		return slices.Equal(kernelFilters(t, s, a), both)
-	}, 2*time.Second, 10*time.Millisecond, "the kernel's two kevents")
+	awaitFilters(t, s, a, both, "the kernel's two kevents")
 
-	rs, err := s.Select(0)
-	require.NoError(t, err)
-	require.Len(t, rs, 1)
-	assert.Equal(t, a, rs[0].Key.FD)
-	assert.Equal(t, EVENT_READ|EVENT_WRITE, rs[0].Mask)
+	assert.Equal(t, map[int]Events{a: EVENT_READ | EVENT_WRITE}, selectNow(t, s), "one Ready")
 }
 
 // Modify leaves the kernel the filters of the new events, and Unregister
@@ -84,9 +86,7 @@ func TestKqueueModifyChangesFilters(t *testing.T) {
 	writeEnd(t, b, []byte("x")) // a is readable and writable
 	_, err := s.Register(a, EVENT_READ, nil)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		return slices.Equal(kernelFilters(t, s, a), []int{unix.EVFILT_READ})
-	}, 2*time.Second, 10*time.Millisecond)
+	awaitFilters(t, s, a, []int{unix.EVFILT_READ}, "")
 
 	_, err = s.Modify(a, EVENT_WRITE, nil)
 	require.NoError(t, err)
@@ -109,9 +109,7 @@ func TestKqueueModifyAfterNumberReused(t *testing.T) {
 	writeEnd(t, b, []byte("x"))
 	_, err := s.Register(a, EVENT_READ, nil)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		return slices.Equal(kernelFilters(t, s, a), []int{unix.EVFILT_READ})
-	}, 2*time.Second, 10*time.Millisecond)
+	awaitFilters(t, s, a, []int{unix.EVFILT_READ}, "")
 	c, d := socketPair(t)
 	writeEnd(t, d, []byte("x")) // c is readable and writable
 	require.NoError(t, unix.Dup2(c, a), "a's number now names c's file")
@@ -120,13 +118,8 @@ func TestKqueueModifyAfterNumberReused(t *testing.T) {
 	_, err = s.Modify(a, EVENT_READ|EVENT_WRITE, nil)
 	require.NoError(t, err)
 	both := sortedFilters(unix.EVFILT_READ, unix.EVFILT_WRITE)
-	require.Eventually(t, func() bool {
-		return slices.Equal(kernelFilters(t, s, a), both)
-	}, 2*time.Second, 10*time.Millisecond, "the new file's two kevents")
-	rs, err := s.Select(0)
-	require.NoError(t, err)
-	require.Len(t, rs, 1)
-	assert.Equal(t, EVENT_READ|EVENT_WRITE, rs[0].Mask)
+	awaitFilters(t, s, a, both, "the new file's two kevents")
+	assert.Equal(t, map[int]Events{a: EVENT_READ | EVENT_WRITE}, selectNow(t, s), "one Ready")
 }
 
 // A kqueue descriptor takes EVFILT_READ but refuses EVFILT_WRITE: a
@@ -148,7 +141,5 @@ func TestKqueueFailedAddLeavesNothing(t *testing.T) {
 	// The read filter alone is taken, and seen: the check above means it.
 	_, err = s.Register(fd, EVENT_READ, nil)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		return slices.Equal(kernelFilters(t, s, fd), []int{unix.EVFILT_READ})
-	}, 2*time.Second, 10*time.Millisecond)
+	awaitFilters(t, s, fd, []int{unix.EVFILT_READ}, "")
 }

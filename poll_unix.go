@@ -97,7 +97,7 @@ func (p *pollSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		n--
 		// The keys may have changed since the wait (see epoll.ready):
 		// appendReady skips a descriptor without a key.
-		dst, _, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
+		dst, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
 	}
 	return dst, woken
 }

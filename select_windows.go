@@ -170,17 +170,17 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			woken = true
 			continue
 		}
-		dst, _, _ = keys.appendReady(dst, int(h), EVENT_READ)
+		dst, _ = keys.appendReady(dst, int(h), EVENT_READ)
 	}
 	for _, h := range p.wready.handles() {
-		dst, _, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
+		dst, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	for _, h := range p.xready.handles() {
 		m := EVENT_READ | EVENT_WRITE
 		if oobPending(h) {
 			m = EVENT_WRITE
 		}
-		dst, _, _ = keys.appendReady(dst, int(h), m)
+		dst, _ = keys.appendReady(dst, int(h), m)
 	}
 	if woken {
 		p.waker.drain()
