@@ -157,10 +157,8 @@ export CGO_ENABLED=0
 if [[ -n $BASE ]]; then
 	base_src=$(mktemp -d)
 	git -C "$root" archive "$BASE" | tar -x -C "$base_src"
-	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) || {
-		rm -rf "$base_src"
-		die "BASE=$BASE: examples/echo-server does not build"
-	}
+	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) ||
+		die "BASE=$BASE: examples/echo-server does not build" # cleanup removes base_src
 	rm -rf "$base_src"
 fi
 
