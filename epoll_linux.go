@@ -114,6 +114,13 @@ func (ep *epoll) add(fd int, events Events) error {
 		if err := ep.purge(); err != nil {
 			return err
 		}
+		// A Select blocked meanwhile waits on the old set, which sees
+		// neither fd nor any change made from now on: wake it, and it
+		// waits again on the new one (the waker is in both). A wake that
+		// no Select meets costs the next one an empty wait. An error
+		// here would leave that Select on the old set, as a lost wakeup
+		// does (see selector.changed): the registration itself is sound.
+		_ = ep.waker.wake()
 	}
 	return ep.ctl(unix.EPOLL_CTL_ADD, "add", fd, toEpoll(events))
 }
@@ -125,9 +132,10 @@ func (ep *epoll) modify(fd int, _, events Events) error {
 func (ep *epoll) remove(fd int, _ Events) error {
 	err := ep.ctl(unix.EPOLL_CTL_DEL, "del", fd, 0)
 	// The descriptor was closed (EBADF), or its number now names another
-	// file that was never added (ENOENT). Its item left the set with its
-	// file, unless the file lives on: then it is stale (see purge).
-	if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOENT) {
+	// file, one never added (ENOENT) or one epoll refuses, a regular file
+	// or a directory (EPERM). Its item left the set with its file, unless
+	// the file lives on: then it is stale (see purge).
+	if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
 		ep.suspect = true
 		return nil
 	}

@@ -285,3 +285,74 @@ func TestEpollFitsACacheLine(t *testing.T) {
 		assert.LessOrEqual(t, unsafe.Sizeof(epoll{}), uintptr(64))
 	}
 }
+
+// A descriptor closed while registered and while its file lives on, whose
+// number then names a regular file: EPOLL_CTL_DEL meets the file, which
+// epoll refuses (EPERM). Unregister succeeds, as after any close, and the
+// stale item of the old file is purged: it neither makes Select spin once
+// ready nor reports as the file registered under the number next.
+func TestEpollUnregisterAfterNumberNamesRegularFile(t *testing.T) {
+	s, err := NewEpollSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	a, peer := socketPair(t)
+	alias, _ := socketPair(t)
+	closeEnd(t, alias) // a free number, to share a's file through
+	_, err = s.Register(a, EVENT_READ, "old")
+	require.NoError(t, err)
+	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
+	trackEnd(t, alias)
+	closeEnd(t, a)
+	rf, err := unix.Open(filepath.Join(t.TempDir(), "regular"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	require.NoError(t, err)
+	if rf != a { // the lowest free number is a's, but make sure
+		require.NoError(t, unix.Dup3(rf, a, unix.O_CLOEXEC))
+		require.NoError(t, unix.Close(rf))
+	}
+	trackEnd(t, a)
+
+	key, err := s.Unregister(a)
+	require.NoError(t, err, "the kernel's refusal of a number that names a regular file now")
+	assert.Equal(t, "old", key.Data)
+	assert.Empty(t, s.GetMap())
+
+	writeEnd(t, peer, []byte("x")) // the old file, open through alias, is readable
+	assertSleeps(t, s, 300*time.Millisecond)
+
+	fresh, _ := socketPair(t) // not readable
+	require.NoError(t, unix.Dup3(fresh, a, unix.O_CLOEXEC))
+	_, err = s.Register(a, EVENT_READ, "new")
+	require.NoError(t, err)
+	assert.Empty(t, selectNow(t, s), "fd %d reported readable: the old file's stale item reports under its number", a)
+}
+
+// A Register that purges reaches a Select already blocked, as every
+// Register does: the blocked wait is on the old set, which the purge
+// replaced, and never sees the new descriptor unless woken.
+func TestEpollRegisterThatPurgesReachesBlockedSelect(t *testing.T) {
+	s, err := NewEpollSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	a, _ := socketPair(t) // never readable: its stale item stays quiet
+	alias, _ := socketPair(t)
+	closeEnd(t, alias)
+	_, err = s.Register(a, EVENT_READ, "old")
+	require.NoError(t, err)
+	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
+	trackEnd(t, alias)
+	closeEnd(t, a)
+	_, err = s.Unregister(a)
+	require.NoError(t, err)
+	require.True(t, s.p.(*epoll).suspect, "no stale item: the test proves nothing")
+
+	c, d := socketPair(t)
+	writeEnd(t, d, []byte("x")) // c is readable
+	ch := blockedSelect(s, 5*time.Second)
+	_, err = s.Register(c, EVENT_READ, "c")
+	require.NoError(t, err)
+	require.False(t, s.p.(*epoll).suspect, "Register did not purge: the test proves nothing")
+	r := await(t, ch)
+	require.NoError(t, r.err)
+	assert.Less(t, r.elapsed, 2*time.Second, "the blocked Select did not see the new registration")
+	assert.Equal(t, map[int]Events{c: EVENT_READ}, checkReady(t, s, r.ready))
+}

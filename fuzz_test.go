@@ -647,13 +647,14 @@ func (m *fzModel) modify(num int, obj any, ev Events, data int) {
 	case m.closed:
 		m.checkErr("Modify", err, ErrClosed)
 		return
-	case !validEvents(ev):
-		m.checkErr("Modify", err, ErrInvalidEvents)
-		return
 	}
 	k, ok := m.keys[num]
 	if !ok {
-		m.checkErr("Modify", err, ErrNotRegistered)
+		m.checkErr("Modify", err, ErrNotRegistered) // whatever the events, as in Python
+		return
+	}
+	if !validEvents(ev) {
+		m.checkErr("Modify", err, ErrInvalidEvents)
 		return
 	}
 	if m.backend == "epoll" && ev != k.key.Events && !k.clean {

@@ -134,9 +134,11 @@ type Selector interface {
 
 	// Modify changes the events and data of a registered file object and
 	// returns the new key; keys handed out before are not changed. A change
-	// of data alone makes no system call. Invalid events leave the
-	// registration as it was. If the kernel refuses the change, the error
-	// is returned and the object is no longer registered.
+	// of data alone makes no system call. Errors: ErrNotRegistered for an
+	// object not registered, whatever the events (Python looks the object
+	// up first); else ErrInvalidEvents, which leaves the registration as it
+	// was. If the kernel refuses the change, the error is returned and the
+	// object is no longer registered.
 	Modify(fileobj any, events Events, data any) (SelectorKey, error)
 
 	// Select waits until at least one registered file object is ready, the
@@ -373,17 +375,19 @@ func (s *selector) Modify(fileobj any, events Events, data any) (SelectorKey, er
 	if s.closed.Load() {
 		return SelectorKey{}, closedError("modify")
 	}
-	if err := checkEvents(events); err != nil {
-		return SelectorKey{}, err
-	}
 	fd, fdErr := fileDescriptor(fileobj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return SelectorKey{}, closedError("modify")
 	}
+	// The object first, then the events, as Python's modify looks them
+	// up: an object not registered is ErrNotRegistered whatever the events.
 	k, err := s.keys.find(fileobj, fd, fdErr)
 	if err != nil {
+		return SelectorKey{}, err
+	}
+	if err := checkEvents(events); err != nil {
 		return SelectorKey{}, err
 	}
 	if events != k.Events {

@@ -274,6 +274,10 @@ func TestModifyInvalid(t *testing.T) {
 
 		_, err = s.Modify(b, EVENT_READ, nil)
 		require.ErrorIs(t, err, ErrNotRegistered)
+		// The object is looked up first, as in Python: not registered
+		// is what is wrong, whatever the events.
+		_, err = s.Modify(b, 4, nil)
+		require.ErrorIs(t, err, ErrNotRegistered)
 		_, err = s.Modify(-1, EVENT_READ, nil)
 		require.ErrorIs(t, err, ErrInvalidFileObj)
 	})
