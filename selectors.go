@@ -243,10 +243,10 @@ type rebuilder interface {
 // off. It also lets the other goroutines of a GOMAXPROCS=1 program run
 // beside a Select loop that never blocks, more often than sysmon's
 // preemption would.
-const (
-	yieldAfter = 4 * time.Millisecond
-	yieldCheck = 32
-)
+const yieldCheck = 32
+
+// yieldAfter is a variable only so that a test can make every check yield.
+var yieldAfter = 4 * time.Millisecond
 
 // maxWait bounds one wait in the kernel; Select waits again for what
 // remains. It keeps every backend's timeout argument in range (milliseconds
