@@ -2,6 +2,7 @@ package selectors
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +119,47 @@ func TestSelectAfterCloseLeavesReusedNumbersAlone(t *testing.T) {
 				require.NoError(t, s2.Wakeup()) // free the goroutine
 				<-done
 				t.Fatal("Select after Close blocked on descriptor numbers reused by another selector")
+			}
+		})
+	}
+}
+
+// Close from several goroutines at once, with a Select blocked: whichever
+// Close returns, the selector's descriptors are closed by then, as after
+// one Close. A second Close used to return nil at once while the first
+// still waited for the Select to leave.
+func TestConcurrentCloseReturnsOnceReleased(t *testing.T) {
+	for _, name := range Backends() {
+		t.Run(name, func(t *testing.T) {
+			var counting sync.Mutex // one count at a time: each opens /proc/self/fd
+			for i := range 100 {
+				before := openFDs(t)
+				s, err := New(name)
+				require.NoError(t, err)
+				selected := make(chan error, 1)
+				go func() {
+					_, err := s.Select(-1)
+					selected <- err
+				}()
+				type closed struct {
+					err error
+					fds int
+				}
+				closes := make(chan closed, 3)
+				for range 3 {
+					go func() {
+						err := s.Close()
+						counting.Lock()
+						defer counting.Unlock()
+						closes <- closed{err, openFDs(t)}
+					}()
+				}
+				for range 3 {
+					c := <-closes
+					require.NoError(t, c.err)
+					require.Equal(t, before, c.fds, "round %d: a Close returned with the selector's descriptors open", i)
+				}
+				require.ErrorIs(t, <-selected, ErrClosed)
 			}
 		})
 	}

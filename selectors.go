@@ -175,7 +175,8 @@ type Selector interface {
 
 	// Close releases the selector's descriptors. A Select blocked in
 	// another goroutine returns ErrClosed, and every later call returns
-	// ErrClosed (GetMap returns nil). A second Close returns nil.
+	// ErrClosed (GetMap returns nil). A second Close returns nil, once the
+	// first has released the descriptors if it runs meanwhile.
 	Close() error
 }
 
@@ -283,6 +284,7 @@ type selectorFields struct {
 	waiting bool        // a rebuilder's Select is between sync and ready
 	yielded time.Time   // when Select last yielded to the scheduler; Select's own
 	name    string      // the backend's, for BackendName
+	closing sync.Mutex  // held by Close throughout
 }
 
 func newSelector(name string, p poller) selector {
@@ -506,6 +508,10 @@ func (s *selector) Wakeup() error {
 
 // Close implements Selector.
 func (s *selector) Close() error {
+	// A Close while another is under way waits for it, so that whichever
+	// returns, the descriptors are closed by then.
+	s.closing.Lock()
+	defer s.closing.Unlock()
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
