@@ -30,7 +30,10 @@ func init() {
 // its failed connect too (Python watches only those registered for
 // EVENT_WRITE, and reports EVENT_WRITE). The other exceptional condition,
 // urgent (out-of-band) data waiting, is reported as EVENT_WRITE only, as
-// in Python, since a plain read does not take it.
+// in Python, since a plain read does not take it, and once: the data stays
+// until read with MSG_OOB, and would keep every wait returning at once, a
+// Select spinning, so a socket seen with it leaves the except set until
+// its registration changes. It is connected, so no failed connect is lost.
 type SelectSelector struct {
 	selector
 }
@@ -87,9 +90,10 @@ func (s fdSet) ptr() unsafe.Pointer {
 // copies, since select overwrites the sets it is given.
 type selectSet struct {
 	waker                  waker
-	read, write, except    fdSet // what is registered; except is every socket
+	read, write, except    fdSet // what is registered; except is every socket but those in urgent
 	rready, wready, xready fdSet // what the last wait reported
 	stale                  bool
+	urgent                 map[int]bool // sockets seen with urgent data since their registration last changed
 }
 
 func (p *selectSet) add(fd int, _ Events) error {
@@ -98,12 +102,19 @@ func (p *selectSet) add(fd int, _ Events) error {
 	if _, err := windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, soType); err != nil {
 		return fmt.Errorf("%w: handle %d is not a socket: %w", ErrInvalidFileObj, fd, err)
 	}
-	p.stale = true
+	p.changed(fd)
 	return nil
 }
 
-func (p *selectSet) modify(int, Events, Events) error { p.stale = true; return nil }
-func (p *selectSet) remove(int, Events) error         { p.stale = true; return nil }
+func (p *selectSet) modify(fd int, _, _ Events) error { p.changed(fd); return nil }
+func (p *selectSet) remove(fd int, _ Events) error    { p.changed(fd); return nil }
+
+// changed marks the sets for a rebuild after fd's registration changed,
+// which puts it back in the except set.
+func (p *selectSet) changed(fd int) {
+	delete(p.urgent, fd)
+	p.stale = true
+}
 
 func (p *selectSet) sync(keys *keyTable) {
 	if p.stale {
@@ -121,7 +132,9 @@ func (p *selectSet) sync(keys *keyTable) {
 			if k.Events&EVENT_WRITE != 0 {
 				p.write.add(k.FD)
 			}
-			p.except.add(k.FD)
+			if !p.urgent[k.FD] {
+				p.except.add(k.FD)
+			}
 		}
 		p.stale = false
 	}
@@ -179,6 +192,13 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		m := EVENT_READ | EVENT_WRITE
 		if oobPending(h) {
 			m = EVENT_WRITE
+			if keys.get(int(h)) != nil { // not unregistered since the wait
+				if p.urgent == nil {
+					p.urgent = make(map[int]bool)
+				}
+				p.urgent[int(h)] = true
+				p.stale = true
+			}
 		}
 		dst, _ = keys.appendReady(dst, int(h), m)
 	}

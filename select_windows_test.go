@@ -98,6 +98,41 @@ func TestSelectUrgentData(t *testing.T) {
 	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 }
 
+// Urgent data stays until read with MSG_OOB, and with it the socket in
+// Winsock's except set: a Select that watched it there would return at
+// once from every wait with nothing new, and wait again, spinning until
+// its timeout (a whole core, for any peer that sends one urgent byte).
+// Reported once, the socket leaves the except set, for readers and for
+// writers whose buffer is full alike.
+func TestSelectUrgentDataDoesNotSpin(t *testing.T) {
+	s, err := NewSelectSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	a, b := socketPair(t)
+	buf := []byte{'!'}
+	var sent uint32
+	require.NoError(t, windows.WSASend(windows.Handle(b), &windows.WSABuf{Len: 1, Buf: &buf[0]}, 1, &sent, windows.MSG_OOB, nil, nil))
+	require.True(t, waitOOB(t, a), "the urgent byte never arrived")
+
+	_, err = s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	for _, ev := range []Events{EVENT_READ, EVENT_WRITE} {
+		if ev == EVENT_WRITE {
+			fillEnd(t, a)
+			_, err = s.Modify(a, ev, nil)
+			require.NoError(t, err)
+		}
+		_, err = s.Select(0) // may report it once, as EVENT_WRITE to a writer
+		require.NoError(t, err)
+		waits, start := s.waits, time.Now()
+		rs, err := s.Select(300 * time.Millisecond)
+		require.NoError(t, err)
+		assert.Empty(t, rs, "%v", ev)
+		assert.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+		assert.LessOrEqual(t, s.waits-waits, uint32(3), "registered for %v, Select(300ms) waited %d times: it spins on the urgent data", ev, s.waits-waits)
+	}
+}
+
 // waitOOB waits up to a second for urgent data on socket h.
 func waitOOB(t *testing.T, h int) bool {
 	t.Helper()
