@@ -159,17 +159,30 @@ func removeRecord(fd int) unix.PollFd { return unix.PollFd{Fd: int32(fd), Events
 // keep its events past a POLLREMOVE, for a file that takes the number
 // later to inherit (illumos dpwrite).
 func (p *devpoll) add(fd int, events Events) error {
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return fmt.Errorf("selectors: /dev/poll add fd %d: %w", fd, err)
+	if err := isOpen("add", fd); err != nil {
+		return err
 	}
 	return p.write("add", fd, pollFD(fd, events))
 }
 
 // modify drops the fd before adding it again: the driver adds the events
 // of a record to those it has for the fd, so that it would keep watching
-// the old ones too.
+// the old ones too. It refuses a number that is not open, as add does and
+// for the same reason: the selector then drops the key, as epoll's and
+// kqueue's refusals make it do.
 func (p *devpoll) modify(fd int, _, events Events) error {
+	if err := isOpen("modify", fd); err != nil {
+		return err
+	}
 	return p.write("modify", fd, removeRecord(fd), pollFD(fd, events))
+}
+
+// isOpen returns EBADF, wrapped, unless fd is an open descriptor.
+func isOpen(op string, fd int) error {
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return fmt.Errorf("selectors: /dev/poll %s fd %d: %w", op, fd, err)
+	}
+	return nil
 }
 
 // remove needs no care for a closed descriptor: the driver takes

@@ -59,3 +59,20 @@ func TestDevpollModifyReplacesEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, driverEvents(t, s, a))
 }
+
+// Modify of a descriptor closed since it was registered fails with EBADF
+// and drops the key, as on epoll and kqueue. The driver took the records
+// of a number not open without error, never reported them, and kept their
+// events for the file that took the number next (illumos dpwrite).
+func TestDevpollModifyClosedDescriptor(t *testing.T) {
+	s, err := NewDevpollSelector()
+	require.NoError(t, err)
+	defer s.Close()
+	a, _ := socketPair(t)
+	_, err = s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	closeEnd(t, a)
+	_, err = s.Modify(a, EVENT_WRITE, nil)
+	require.ErrorIs(t, err, unix.EBADF)
+	assert.Empty(t, s.GetMap())
+}
