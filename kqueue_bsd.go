@@ -123,31 +123,29 @@ func (kq *kqueue) add(fd int, events Events) error {
 	return nil
 }
 
-// modify makes its changes in one kevent call: it deletes the filters no
-// longer wanted, then adds every wanted one, those it keeps before the new
-// one. Adding a filter that is there only updates it, and it restores one
-// that went with a descriptor closed while registered, whose number a new
-// file took: Modify then watches the new file for all its events, as poll
-// does and as Python's modify, an unregister and a register, does.
+// modify deletes the filters no longer wanted, one call each as remove
+// does, then adds every wanted one in one call, those it keeps before the
+// new one. Adding a filter that is there only updates it, and it restores
+// one that went with a descriptor closed while registered, whose number a
+// new file took: Modify then watches the new file for all its events, as
+// poll does and as Python's modify, an unregister and a register, does.
+// The deletes are apart because a filter gone that way fails its delete
+// (ENOENT), and kevent stops at the first change that fails when it has no
+// event list, leaving the adds after it undone.
 //
-// kevent applies the changes in order and stops at the first that fails
-// (with no event list to report it in), so a failure has added no filter
-// beyond the old events, and the selector's remove of those, which ignores
-// filters already gone, leaves nothing behind.
+// A failed add has added no filter beyond the old events (kevent stops
+// there), and the selector's remove of those, which ignores filters
+// already gone, leaves nothing behind.
 func (kq *kqueue) modify(fd int, old, events Events) error {
-	var changes [len(filters)]unix.Kevent_t // each filter changes once at most
+	if err := kq.remove(fd, old&^events); err != nil {
+		return err
+	}
+	var changes [len(filters)]unix.Kevent_t // each filter once at most
 	n := 0
-	for _, step := range [...]struct {
-		which Events
-		flags int
-	}{
-		{old &^ events, unix.EV_DELETE},
-		{old & events, unix.EV_ADD},
-		{events &^ old, unix.EV_ADD},
-	} {
+	for _, which := range [...]Events{old & events, events &^ old} {
 		for _, f := range filters {
-			if step.which&f.event != 0 {
-				unix.SetKevent(&changes[n], fd, f.id, step.flags)
+			if which&f.event != 0 {
+				unix.SetKevent(&changes[n], fd, f.id, unix.EV_ADD)
 				n++
 			}
 		}
@@ -206,11 +204,16 @@ func (kq *kqueue) wait(timeout time.Duration) (int, error) {
 	return n, nil
 }
 
-// keventEvents is what one kevent says of its descriptor. An end of file
-// or an error makes it both readable and writable, as POLLHUP and POLLERR
-// do for poll, so that the caller's next read or write meets it.
+// keventEvents is what one kevent says of its descriptor. An error makes
+// it both readable and writable, as POLLERR does for poll, so that the
+// caller's next read or write meets it: EV_ERROR, or EV_EOF with the
+// socket's error in Fflags. An end of file alone is its own filter's
+// event: a read filter's (the peer shut its side down) says a read returns
+// 0 at once, and the socket may still take writes, or may not yet, as
+// poll's POLLIN and epoll's EPOLLIN say; reporting it writable too made a
+// loop that waits to write spin while the filter stayed ready.
 func keventEvents(e *unix.Kevent_t) Events {
-	if e.Flags&(unix.EV_EOF|unix.EV_ERROR) != 0 {
+	if e.Flags&unix.EV_ERROR != 0 || e.Flags&unix.EV_EOF != 0 && e.Fflags != 0 {
 		return EVENT_READ | EVENT_WRITE
 	}
 	switch e.Filter {

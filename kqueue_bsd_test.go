@@ -143,3 +143,60 @@ func TestKqueueFailedAddLeavesNothing(t *testing.T) {
 	require.NoError(t, err)
 	awaitFilters(t, s, fd, []int{unix.EVFILT_READ}, "")
 }
+
+// A peer that shuts down its side leaves the read filter ready with
+// EV_EOF for good. That is the end of the stream, not an error: the
+// socket is reported readable only, as poll and epoll report it, and not
+// writable while its buffer is full (it was reported both, and a loop
+// waiting to write spun on it).
+func TestKqueueHalfClosedIsNotWritable(t *testing.T) {
+	s := newKqueueSelector(t)
+	a, b := socketPair(t)
+	fillEnd(t, a) // a is not writable
+	_, err := s.Register(a, EVENT_READ|EVENT_WRITE, nil)
+	require.NoError(t, err)
+	require.NoError(t, unix.Shutdown(b, unix.SHUT_WR))
+	awaitFilters(t, s, a, []int{unix.EVFILT_READ}, "the end of b's stream")
+	assert.Equal(t, map[int]Events{a: EVENT_READ}, selectNow(t, s))
+}
+
+// What one kevent says: its own filter's event, and both for an error.
+func TestKqueueEvents(t *testing.T) {
+	for _, c := range []struct {
+		filter int
+		flags  int
+		fflags uint32
+		want   Events
+	}{
+		{unix.EVFILT_READ, 0, 0, EVENT_READ},
+		{unix.EVFILT_WRITE, 0, 0, EVENT_WRITE},
+		{unix.EVFILT_READ, unix.EV_EOF, 0, EVENT_READ},                                     // the end of the stream
+		{unix.EVFILT_WRITE, unix.EV_EOF, 0, EVENT_WRITE},                                   // the reader went: a write fails
+		{unix.EVFILT_READ, unix.EV_EOF, uint32(unix.ECONNRESET), EVENT_READ | EVENT_WRITE}, // an error
+		{unix.EVFILT_WRITE, unix.EV_ERROR, 0, EVENT_READ | EVENT_WRITE},
+	} {
+		var e unix.Kevent_t
+		unix.SetKevent(&e, 3, c.filter, c.flags)
+		e.Fflags = c.fflags
+		assert.Equal(t, c.want, keventEvents(&e), "filter %d, flags %#x, fflags %d", c.filter, c.flags, c.fflags)
+	}
+}
+
+// Modify to fewer filters after a descriptor was closed while registered
+// and a new file took its number: the delete of a filter that went with
+// the old file fails (ENOENT), and in one kevent call with the adds it
+// stopped the call, failing the Modify and dropping the key, where
+// Python's modify, an unregister and a register, succeeds.
+func TestKqueueModifyToFewerAfterNumberReused(t *testing.T) {
+	s := newKqueueSelector(t)
+	a, _ := socketPair(t)
+	_, err := s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	c, _ := socketPair(t) // writable
+	require.NoError(t, unix.Dup2(c, a), "a's number now names c's file")
+
+	_, err = s.Modify(a, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	awaitFilters(t, s, a, []int{unix.EVFILT_WRITE}, "the new file's write filter")
+	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
+}
