@@ -44,17 +44,8 @@ func TestEpollModifyRefusedDropsKey(t *testing.T) {
 	s, err := NewEpollSelector()
 	require.NoError(t, err)
 	defer s.Close()
-	a, _ := socketPair(t)
-	_, err = s.Register(a, EVENT_READ, nil)
-	require.NoError(t, err)
-	closeEnd(t, a) // epoll_ctl(MOD) now fails with EBADF
-
-	_, err = s.Modify(a, EVENT_WRITE, nil)
-	require.ErrorIs(t, err, unix.EBADF)
+	err = modifyClosedDropsKey(t, s) // epoll_ctl(MOD) fails with EBADF
 	assert.Contains(t, err.Error(), "epoll_ctl mod")
-	_, err = s.GetKey(a)
-	require.ErrorIs(t, err, ErrNotRegistered)
-	assert.Empty(t, s.GetMap())
 }
 
 func TestEpollFileno(t *testing.T) {
@@ -209,14 +200,7 @@ func TestEpollModifyRefusedWhileSharedDoesNotSpin(t *testing.T) {
 	s, err := NewEpollSelector()
 	require.NoError(t, err)
 	defer s.Close()
-	a, _ := socketPair(t)
-	alias, _ := socketPair(t)
-	closeEnd(t, alias) // a free number, to share a's file through
-	_, err = s.Register(a, EVENT_WRITE, nil)
-	require.NoError(t, err)
-	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
-	trackEnd(t, alias)
-	closeEnd(t, a)
+	a, _ := closeWhileShared(t, s, EVENT_WRITE, nil)
 
 	_, err = s.Modify(a, EVENT_READ, nil)
 	require.ErrorIs(t, err, unix.EBADF)
@@ -295,14 +279,7 @@ func TestEpollUnregisterAfterNumberNamesRegularFile(t *testing.T) {
 	s, err := NewEpollSelector()
 	require.NoError(t, err)
 	defer s.Close()
-	a, peer := socketPair(t)
-	alias, _ := socketPair(t)
-	closeEnd(t, alias) // a free number, to share a's file through
-	_, err = s.Register(a, EVENT_READ, "old")
-	require.NoError(t, err)
-	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
-	trackEnd(t, alias)
-	closeEnd(t, a)
+	a, peer := closeWhileShared(t, s, EVENT_READ, "old")
 	rf, err := unix.Open(filepath.Join(t.TempDir(), "regular"), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	require.NoError(t, err)
 	if rf != a { // the lowest free number is a's, but make sure
@@ -333,14 +310,7 @@ func TestEpollRegisterThatPurgesReachesBlockedSelect(t *testing.T) {
 	s, err := NewEpollSelector()
 	require.NoError(t, err)
 	defer s.Close()
-	a, _ := socketPair(t) // never readable: its stale item stays quiet
-	alias, _ := socketPair(t)
-	closeEnd(t, alias)
-	_, err = s.Register(a, EVENT_READ, "old")
-	require.NoError(t, err)
-	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
-	trackEnd(t, alias)
-	closeEnd(t, a)
+	a, _ := closeWhileShared(t, s, EVENT_READ, "old") // never readable: its stale item stays quiet
 	_, err = s.Unregister(a)
 	require.NoError(t, err)
 	require.True(t, s.p.(*epoll).suspect, "no stale item: the test proves nothing")
@@ -355,4 +325,50 @@ func TestEpollRegisterThatPurgesReachesBlockedSelect(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Less(t, r.elapsed, 2*time.Second, "the blocked Select did not see the new registration")
 	assert.Equal(t, map[int]Events{c: EVENT_READ}, checkReady(t, s, r.ready))
+}
+
+// Regressions found by FuzzSelector (seed epoll-closed-while-shared-two-ready).
+//
+// A descriptor closed while registered, whose open file lives on through
+// another descriptor (dup, fork, SCM_RIGHTS), stays in the epoll set: the
+// kernel keys its items by file and number and drops them only when the
+// file is released. Unregister then cannot remove it (EPOLL_CTL_DEL of a
+// closed number is EBADF, which is swallowed), and the item goes on
+// reporting under the old number.
+
+// closedWhileShared registers a on an epoll selector for EVENT_WRITE,
+// shares its file through another number, closes a and unregisters it:
+// the state above.
+func closedWhileShared(t *testing.T) (s *EpollSelector, a int) {
+	s, err := NewEpollSelector()
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	a, _ = closeWhileShared(t, s, EVENT_WRITE, "old")
+	_, err = s.Unregister(a)
+	require.NoError(t, err)
+	return s, a
+}
+
+// closeWhileShared registers a new socket a on s for events, shares its
+// file through another number and closes a, still registered. peer is the
+// other end of a's connection.
+func closeWhileShared(t *testing.T, s *EpollSelector, events Events, data any) (a, peer int) {
+	t.Helper()
+	a, peer = socketPair(t)
+	alias, _ := socketPair(t)
+	closeEnd(t, alias) // a free number, to share a's file through
+	_, err := s.Register(a, events, data)
+	require.NoError(t, err)
+	require.NoError(t, unix.Dup3(a, alias, unix.O_CLOEXEC))
+	trackEnd(t, alias)
+	closeEnd(t, a)
+	return a, peer
+}
+
+// The stale item is always ready (a socket with room to write), but has no
+// key: every wait returns at once with nothing for the caller, and Select
+// waits again, spinning on the CPU until its timeout.
+func TestEpollClosedWhileSharedSelectDoesNotSpin(t *testing.T) {
+	s, _ := closedWhileShared(t)
+	assertSleeps(t, s, 300*time.Millisecond)
 }

@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -1063,56 +1062,4 @@ func FuzzSelector(f *testing.F) {
 			}
 		}
 	})
-}
-
-// Regressions found by FuzzSelector (seed epoll-closed-while-shared-two-ready).
-//
-// A descriptor closed while registered, whose open file lives on through
-// another descriptor (dup, fork, SCM_RIGHTS), stays in the epoll set: the
-// kernel keys its items by file and number and drops them only when the
-// file is released. Unregister then cannot remove it (EPOLL_CTL_DEL of a
-// closed number is EBADF, which is swallowed), and the item goes on
-// reporting under the old number.
-
-// closedWhileShared registers a on an epoll selector for EVENT_WRITE,
-// shares its file through another number and closes a: the state above.
-func closedWhileShared(t *testing.T) (s *EpollSelector, a int) {
-	s, err := NewEpollSelector()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	a, _ = socketPair(t)
-	alias, _ := socketPair(t)
-	closeEnd(t, alias) // a free number, to share a's file through
-	_, err = s.Register(a, EVENT_WRITE, "old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Dup3(a, alias, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	trackEnd(t, alias)
-	closeEnd(t, a)
-	if _, err := s.Unregister(a); err != nil {
-		t.Fatal(err)
-	}
-	return s, a
-}
-
-// The stale item is always ready (a socket with room to write), but has no
-// key: every wait returns at once with nothing for the caller, and Select
-// waits again, spinning on the CPU until its timeout.
-func TestEpollClosedWhileSharedSelectDoesNotSpin(t *testing.T) {
-	s, _ := closedWhileShared(t)
-	assertSleeps(t, s, 300*time.Millisecond)
-}
-
-// cpuTime is the CPU time, user and system, the process has used.
-func cpuTime(t testing.TB) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

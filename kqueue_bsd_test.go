@@ -200,3 +200,10 @@ func TestKqueueModifyToFewerAfterNumberReused(t *testing.T) {
 	awaitFilters(t, s, a, []int{unix.EVFILT_WRITE}, "the new file's write filter")
 	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 }
+
+// Modify of a descriptor closed since it was registered fails with EBADF
+// (the add of the new filter) and drops the key, as on epoll and /dev/poll.
+func TestKqueueModifyClosedDropsKey(t *testing.T) {
+	err := modifyClosedDropsKey(t, newKqueueSelector(t))
+	assert.Contains(t, err.Error(), "kevent modify")
+}

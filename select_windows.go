@@ -189,18 +189,19 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		dst, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	for _, h := range p.xready.handles() {
-		m := EVENT_READ | EVENT_WRITE
-		if oobPending(h) {
+		m, urgent := EVENT_READ|EVENT_WRITE, oobPending(h)
+		if urgent {
 			m = EVENT_WRITE
-			if keys.get(int(h)) != nil { // not unregistered since the wait
-				if p.urgent == nil {
-					p.urgent = make(map[int]bool)
-				}
-				p.urgent[int(h)] = true
-				p.stale = true
-			}
 		}
-		dst, _ = keys.appendReady(dst, int(h), m)
+		var found bool
+		dst, found = keys.appendReady(dst, int(h), m)
+		if urgent && found { // found: not unregistered since the wait
+			if p.urgent == nil {
+				p.urgent = make(map[int]bool)
+			}
+			p.urgent[int(h)] = true
+			p.stale = true
+		}
 	}
 	if woken {
 		p.waker.drain()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // assertSleeps runs Select(timeout), which must find nothing, and checks
@@ -88,4 +89,13 @@ func TestSubMillisecondTimeoutSleeps(t *testing.T) {
 		assert.GreaterOrEqual(t, wall, rounds*timeout)
 		assert.Less(t, cpu, wall/4, "%d × Select(%v) used %v of CPU in %v: it spins", rounds, timeout, cpu, wall)
 	})
+}
+
+// cpuTime is the CPU time, user and system, the process has used.
+func cpuTime(t testing.TB) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
