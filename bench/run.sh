@@ -28,6 +28,15 @@
 #   PERF=auto       sample the servers with perf record for the user/system
 #                   split (1: must, 0: never, auto: if perf works)
 #   PERF_FREQ=4000  its samples per second of SERVER_CPU
+#   POLL_IDLE=auto  1: hold /dev/cpu_dma_latency at 0 for the whole run,
+#                   so that an idle CPU polls instead of halting (the
+#                   low-latency tuning of tuned's latency-performance
+#                   profile); 0: leave the CPUs alone; auto: 1 if the
+#                   file can be opened for writing (root), else 0 and a
+#                   warning. Under a hypervisor a halted virtual CPU
+#                   costs an exit and a wake-up at every round trip that
+#                   finds the server idle, and at 1 connection that cost,
+#                   which varies from run to run, dominated the figures
 #
 # A quick smoke run: ROUNDS=1 DURATION=0.5s WARMUP=0.2s bash bench/run.sh
 #
@@ -47,6 +56,7 @@ PERF=${PERF:-auto}
 PERF_FREQ=${PERF_FREQ:-4000}
 TOGETHER=${TOGETHER:-0}
 BASE=${BASE:-}
+POLL_IDLE=${POLL_IDLE:-auto}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -109,12 +119,17 @@ auto)
 0) ;;
 *) die "PERF=$PERF: want auto, 1 or 0" ;;
 esac
+case $POLL_IDLE in
+auto | 1 | 0) ;;
+*) die "POLL_IDLE=$POLL_IDLE: want auto, 1 or 0" ;;
+esac
 
 work=$(mktemp -d)
 base_src=       # BASE's source, while it builds
 server_pids=()  # the running servers
 server_addrs=() # and their addresses
 load_pid=
+qos_pid= # the process that holds /dev/cpu_dma_latency open
 
 # stop_servers ends the running servers: SIGTERM, then SIGKILL after 5 s.
 stop_servers() {
@@ -137,6 +152,10 @@ cleanup() {
 		wait "$load_pid" 2>/dev/null || true
 	fi
 	stop_servers
+	if [[ -n $qos_pid ]]; then
+		kill "$qos_pid" 2>/dev/null || true
+		wait "$qos_pid" 2>/dev/null || true
+	fi
 	rm -rf "$work" "$base_src"
 }
 trap cleanup EXIT
@@ -203,12 +222,49 @@ label() { # 50x16384 -> "50 connections, 16 KiB messages"
 	echo "$conns $c, $size $unit messages"
 }
 
+# hold_poll_idle asks the kernel for a CPU wake-up latency of 0 µs, which
+# its cpuidle governors meet with the polling idle state only. The request
+# lasts while /dev/cpu_dma_latency stays open: a child holds it open, and
+# cleanup ends the child. It succeeds once the file reads back 0.
+hold_poll_idle() {
+	(exec 3>/dev/cpu_dma_latency && printf 0 >&3 && exec sleep 2147483647) 2>/dev/null &
+	qos_pid=$!
+	local now
+	for ((i = 0; i < 20; i++)); do # 2 s at most
+		now=$(od -An -td4 -N4 /dev/cpu_dma_latency 2>/dev/null | tr -d ' ')
+		[[ $now == 0 ]] && return 0
+		kill -0 "$qos_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$qos_pid" 2>/dev/null || true
+	wait "$qos_pid" 2>/dev/null || true
+	qos_pid=
+	return 1
+}
+idle="CPUs left to halt when idle (POLL_IDLE=0)"
+case $POLL_IDLE in
+auto)
+	if hold_poll_idle; then
+		POLL_IDLE=1
+	else
+		POLL_IDLE=0
+		idle="CPUs left to halt when idle (/dev/cpu_dma_latency cannot be held at 0 here)"
+		echo "run.sh: warning: cannot hold /dev/cpu_dma_latency at 0 (root can): idle CPUs halt," \
+			"and under a hypervisor the 1-connection figures then vary widely from run to run" >&2
+	fi
+	;;
+1) hold_poll_idle || die "POLL_IDLE=1 but /dev/cpu_dma_latency cannot be held at 0" ;;
+esac
+if ((POLL_IDLE)); then
+	idle="idle CPUs poll: /dev/cpu_dma_latency held at 0 (POLL_IDLE=1)"
+fi
+
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 raw=$results/echo-$stamp.jsonl
 tables=$results/echo-$stamp.md
 : >"$raw"
 failures=0
-echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PERF=$PERF, servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU" >&2
+echo "ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PERF=$PERF, servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $idle" >&2
 perf_args=()
 if ((PERF)); then
 	perf_args=(-perf "$work/perf.data" -perf-freq "$PERF_FREQ" -perf-cpu "$SERVER_CPU")
@@ -290,7 +346,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 echo >&2
-"$bin/report" "$raw" | tee "$tables"
+{
+	echo "$idle"
+	echo
+	"$bin/report" "$raw"
+} | tee "$tables"
 echo >&2
 echo "raw results: $raw" >&2
 echo "tables:      $tables" >&2
