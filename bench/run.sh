@@ -224,10 +224,16 @@ label() { # 50x16384 -> "50 connections, 16 KiB messages"
 
 # hold_poll_idle asks the kernel for a CPU wake-up latency of 0 µs, which
 # its cpuidle governors meet with the polling idle state only. The request
-# lasts while /dev/cpu_dma_latency stays open: a child holds it open, and
-# cleanup ends the child. It succeeds once the file reads back 0.
+# lasts while /dev/cpu_dma_latency stays open: a child holds it open until
+# cleanup ends it, or within a second of run.sh's end however it ends (a
+# SIGKILL too), so that no machine is left polling. It succeeds once the
+# file reads back 0.
 hold_poll_idle() {
-	(exec 3>/dev/cpu_dma_latency && printf 0 >&3 && exec sleep 2147483647) 2>/dev/null &
+	local parent=$$
+	(
+		exec 3>/dev/cpu_dma_latency && printf 0 >&3 || exit
+		while kill -0 "$parent" 2>/dev/null; do sleep 1 3>&-; done
+	) >/dev/null 2>&1 &
 	qos_pid=$!
 	local now
 	for ((i = 0; i < 20; i++)); do # 2 s at most
