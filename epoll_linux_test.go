@@ -265,9 +265,10 @@ func TestSelectReportsAllReadyBesideWakeup(t *testing.T) {
 // line. A field added past 64 bytes cost the micro benchmarks 1 to 4
 // points of their ratio to the raw system call.
 func TestEpollFitsACacheLine(t *testing.T) {
-	if unsafe.Sizeof(uintptr(0)) == 8 {
-		assert.LessOrEqual(t, unsafe.Sizeof(epoll{}), uintptr(64))
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("the layout is kept for 64-bit platforms")
 	}
+	assert.LessOrEqual(t, unsafe.Sizeof(epoll{}), uintptr(64))
 }
 
 // A descriptor closed while registered and while its file lives on, whose

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -153,19 +154,29 @@ func TestOwnDescriptorsRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := fdSet(t)
 			s := newTestSelector(t, name)
-			own := 0
-			for fd := range fdSet(t) {
-				if before[fd] {
-					continue
-				}
-				own++
+			own := openedSince(t, before)
+			for _, fd := range own {
 				_, err := s.Register(fd, EVENT_READ, nil)
 				require.ErrorIs(t, err, ErrInvalidFileObj, "fd %d of the selector", fd)
 			}
-			require.NotZero(t, own, "the selector opened no descriptor")
+			require.NotEmpty(t, own, "the selector opened no descriptor")
 			assert.Empty(t, s.GetMap())
 		})
 	}
+}
+
+// openedSince lists, in order, the descriptors open now that were not in
+// before, a listing of fdSet.
+func openedSince(t testing.TB, before map[int]bool) []int {
+	t.Helper()
+	var fds []int
+	for fd := range fdSet(t) {
+		if !before[fd] {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	return fds
 }
 
 // fdSet lists the open descriptors of the process.

@@ -1,7 +1,6 @@
 package selectors
 
 import (
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -54,17 +53,13 @@ func TestSelectorDescriptorsCloseOnExec(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			before := fdSet(t)
 			newTestSelector(t, name)
-			own := 0
-			for fd := range fdSet(t) {
-				if before[fd] {
-					continue
-				}
-				own++
+			own := openedSince(t, before)
+			for _, fd := range own {
 				flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 				require.NoError(t, err)
 				assert.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d of the selector is not close-on-exec", fd)
 			}
-			require.NotZero(t, own, "the selector opened no descriptor")
+			require.NotEmpty(t, own, "the selector opened no descriptor")
 		})
 	}
 }
@@ -77,25 +72,15 @@ func TestSelectAfterCloseLeavesReusedNumbersAlone(t *testing.T) {
 	for _, name := range Backends() {
 		t.Run(name, func(t *testing.T) {
 			before := fdSet(t)
-			own := func() []int {
-				var fds []int
-				for fd := range fdSet(t) {
-					if !before[fd] {
-						fds = append(fds, fd)
-					}
-				}
-				slices.Sort(fds)
-				return fds
-			}
 			s, err := New(name)
 			require.NoError(t, err)
-			closedOwn := own()
+			closedOwn := openedSince(t, before)
 			require.NoError(t, s.Close())
 
 			// Another selector takes the numbers: the lowest free ones, so
 			// most likely the same, and dup3 makes sure.
 			s2 := newTestSelector(t, name)
-			ownNow := own()
+			ownNow := openedSince(t, before)
 			require.Len(t, ownNow, len(closedOwn))
 			for i, num := range closedOwn {
 				if ownNow[i] == num {
