@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -322,8 +323,37 @@ func paired(s *scenario, a, b string, f func(run) float64) string {
 	if len(ratios) == 0 {
 		return "n/a"
 	}
-	lo, hi := slices.Min(ratios), slices.Max(ratios)
-	return fmt.Sprintf("%.2f (%.2f–%.2f, %d rounds)", medianOf(ratios), lo, hi, len(ratios))
+	m := medianOf(ratios) // sorts ratios
+	lo, hi := ratios[0], ratios[len(ratios)-1]
+	if k := medianCIRank(len(ratios)); k > 0 {
+		return fmt.Sprintf("%.2f (%.2f–%.2f, %d rounds; 95%% CI of the median %.2f–%.2f)",
+			m, lo, hi, len(ratios), ratios[k-1], ratios[len(ratios)-k])
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f, %d rounds)", m, lo, hi, len(ratios))
+}
+
+// medianCIRank returns the k for which the k-th smallest and the k-th
+// largest of n samples bound a confidence interval of at least 95% for
+// their median, or 0 when n is too small for one (n < 6). It assumes
+// nothing of the distribution, only that the samples are independent:
+// the median lies below the k-th smallest only if fewer than k samples
+// fall below it, which has the probability of fewer than k heads in n
+// fair coin tosses, and likewise above.
+func medianCIRank(n int) int {
+	// P(X < k) for X ~ Binomial(n, 1/2), summed in logs: 2^-n underflows
+	// past n = 1074.
+	k, below := 0, 0.0
+	for i := 0; i < n; i++ {
+		lg1, _ := math.Lgamma(float64(n + 1))
+		lg2, _ := math.Lgamma(float64(i + 1))
+		lg3, _ := math.Lgamma(float64(n - i + 1))
+		below += math.Exp(lg1 - lg2 - lg3 - float64(n)*math.Ln2) // P(X = i)
+		if below > 0.025 {
+			break
+		}
+		k = i + 1 // P(X < i+1) <= 2.5% on each side
+	}
+	return k
 }
 
 // ratio is the median of f over the runs of server a divided by that of

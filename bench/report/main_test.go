@@ -83,3 +83,31 @@ func TestPairedWithinAFile(t *testing.T) {
 		t.Errorf("the report does not say %q:\n%s", want, out.String())
 	}
 }
+
+// The ranks of the median's 95% interval, as the binomial tables give them.
+func TestMedianCIRank(t *testing.T) {
+	for n, want := range map[int]int{1: 0, 5: 0, 6: 1, 8: 1, 9: 2, 20: 6, 30: 10, 100: 40} {
+		if got := medianCIRank(n); got != want {
+			t.Errorf("medianCIRank(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+// With six rounds or more, the paired ratios come with the interval that
+// their median lies in at 95%: of seven, the lowest and the highest.
+func TestPairedInterval(t *testing.T) {
+	var in strings.Builder
+	for i, r := range []float64{1.03, 1.07, 1.01, 1.05, 1.02, 1.04, 1.06} {
+		in.WriteString(perfLine("rawepoll", i+1, 0, 1, 10) + perfLine("ours", i+1, 0, r, 10))
+	}
+	scenarios, err := read(strings.NewReader(in.String()), "test", nil)
+	if err != nil || len(scenarios) != 1 {
+		t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
+	}
+	var out strings.Builder
+	write(&out, scenarios[0])
+	want := "ours/rawepoll user 1.04 (1.01–1.07, 7 rounds; 95% CI of the median 1.01–1.07)"
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("the report does not say %q:\n%s", want, out.String())
+	}
+}
