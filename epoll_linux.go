@@ -187,7 +187,6 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	woken, keyless := false, false
 	wfd := int32(ep.waker.readFD())
-	keys.beginPass()
 	// With several events, a first pass only loads each one's key. A busy
 	// loop's caches have lost most keys since its last wait (its own
 	// system calls evict them), and a miss on the key is where a profile
@@ -207,6 +206,10 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 		ep.touched = all
 	}
+	// epoll reports a descriptor once per wait (add keeps a number from
+	// holding two items), so each event is a Ready of its own, appended
+	// without appendReady's check for an earlier one to merge into, as
+	// Python's EpollSelector appends them.
 	for i := range ep.events[:n] {
 		e := &ep.events[i]
 		if e.Fd == wfd {
@@ -214,9 +217,14 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			woken = true
 			continue
 		}
-		var found bool
-		dst, found = keys.appendReady(dst, int(e.Fd), pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT))
-		keyless = keyless || !found
+		k := keys.get(int(e.Fd))
+		if k == nil {
+			keyless = true
+			continue
+		}
+		if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
+			dst = appendKey(dst, k, m)
+		}
 	}
 	// Stale items (see purge) exist only once a descriptor was closed
 	// while registered. Then a number without a key in two waits in a row
