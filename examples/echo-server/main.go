@@ -320,6 +320,12 @@ func (c *conn) handle(mask selectors.Events) {
 					s.close(c, err)
 					return
 				}
+				if w == n && c.events == selectors.EVENT_READ {
+					// All echoed at once, and the connection watches for
+					// input only, as it should now: what a busy server
+					// does most often, and done.
+					return
+				}
 				data = data[max(w, 0):]
 			}
 			c.queue(data)
