@@ -198,13 +198,7 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	// to 0.94 (0.90–0.97). Where every key is in the cache already, as in
 	// the micro benchmarks, it only adds a loop: 1–3% with all ready.
 	if n > 1 {
-		var all Events
-		for i := range ep.events[:n] {
-			if k := keys.get(int(ep.events[i].Fd)); k != nil {
-				all |= k.Events
-			}
-		}
-		ep.touched = all
+		ep.touch(keys, n)
 	}
 	// epoll reports a descriptor once per wait (add keeps a number from
 	// holding two items), so each event is a Ready of its own, appended
@@ -226,23 +220,41 @@ func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			dst = appendKey(dst, k, m)
 		}
 	}
-	// Stale items (see purge) exist only once a descriptor was closed
-	// while registered. Then a number without a key in two waits in a row
-	// betrays one: a key unregistered during a wait is gone from the
-	// kernel by the next. Without suspicion a keyless event is only such
-	// an unregistration, and never worth a purge.
 	if ep.suspect {
-		if keyless {
-			ep.keylessWaits++
-		} else {
-			ep.keylessWaits = 0
-		}
-		if ep.keylessWaits > 1 {
-			// A failure leaves the old set, to be purged at the next sign.
-			_ = ep.purge()
-		}
+		ep.sawKeyless(keyless)
 	}
 	return dst, woken
+}
+
+// touch loads the key of each of the first n events (see ready).
+func (ep *epoll) touch(keys *keyTable, n int) {
+	var all Events
+	for i := range ep.events[:n] {
+		if k := keys.get(int(ep.events[i].Fd)); k != nil {
+			all |= k.Events
+		}
+	}
+	ep.touched = all
+}
+
+// sawKeyless counts the waits in a row that reported a descriptor with no
+// key (keyless), while a stale item may exist, and purges at the second.
+//
+// Stale items (see purge) exist only once a descriptor was closed while
+// registered. Then a number without a key in two waits in a row betrays
+// one: a key unregistered during a wait is gone from the kernel by the
+// next. Without suspicion a keyless event is only such an unregistration,
+// and never worth a purge.
+func (ep *epoll) sawKeyless(keyless bool) {
+	if keyless {
+		ep.keylessWaits++
+	} else {
+		ep.keylessWaits = 0
+	}
+	if ep.keylessWaits > 1 {
+		// A failure leaves the old set, to be purged at the next sign.
+		_ = ep.purge()
+	}
 }
 
 // purge replaces the kernel's epoll set with a new one holding only the

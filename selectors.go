@@ -457,42 +457,31 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 	if timeout > 0 {
 		until = deadline(timeout)
 	}
-	var err error
 	for {
-		if s.closed.Load() {
-			err = closedError("select")
-			break
-		}
-		if s.r != nil {
-			s.mu.Lock()
-			s.r.sync(&s.keys)
-			s.waiting = true
-			s.mu.Unlock()
-		} else if r := s.registered.Load(); r != s.reserved {
-			s.p.reserve(int(r))
-			s.reserved = r
+		// What is rarely done is done in methods of its own, so that the
+		// instructions run at every Select fill few cache lines: a loop
+		// that waits has lost them by the time the wait returns.
+		if s.r != nil || s.closed.Load() || s.registered.Load() != s.reserved {
+			if err := s.beforeWait(); err != nil {
+				s.selecting.Unlock()
+				return dst, err
+			}
 		}
 		if s.waits++; s.waits%yieldCheck == 0 {
 			s.yield()
 		}
-
 		wait := timeout
 		if timeout > 0 {
 			wait = max(0, min(until-clock(), maxWait))
 		}
-		n, werr := s.p.wait(wait)
+		n, err := s.p.wait(wait)
 
 		s.mu.Lock()
 		s.waiting = false
-		if s.closed.Load() {
-			s.mu.Unlock()
-			err = closedError("select")
-			break
-		}
-		if werr != nil {
-			s.mu.Unlock()
-			err = werr
-			break
+		if err != nil || s.closed.Load() {
+			err = s.afterFailedWait(err)
+			s.selecting.Unlock()
+			return dst, err
 		}
 		if dst == nil {
 			// Select's result: one allocation, sized to what the kernel
@@ -506,15 +495,43 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		// the Wakeup it was for does not also end a later Select.
 		if woken && s.woken.Swap(false) || len(out) > len(dst) || timeout == 0 ||
 			timeout > 0 && clock() >= until {
-			dst = out
-			break
+			s.selecting.Unlock()
+			return out, nil
 		}
 		// Nothing for the caller yet: an internal wake after a change of
 		// registrations, an interrupted wait, or a kernel timer that fired
 		// before our clock says the deadline passed. Wait for what remains.
 	}
-	s.selecting.Unlock()
-	return dst, err
+}
+
+// beforeWait is what Select does before a wait besides yielding, when it
+// has anything to do: fail once the selector is closed, rebuild a
+// rebuilder's set, or make room for the events of what was registered
+// since the last wait.
+func (s *selector) beforeWait() error {
+	if s.closed.Load() {
+		return closedError("select")
+	}
+	if s.r != nil {
+		s.mu.Lock()
+		s.r.sync(&s.keys)
+		s.waiting = true
+		s.mu.Unlock()
+	} else if r := s.registered.Load(); r != s.reserved {
+		s.p.reserve(int(r))
+		s.reserved = r
+	}
+	return nil
+}
+
+// afterFailedWait returns Select's error when the wait failed (err) or the
+// selector was closed during it: ErrClosed first. It releases s.mu.
+func (s *selector) afterFailedWait(err error) error {
+	if s.closed.Load() {
+		err = closedError("select")
+	}
+	s.mu.Unlock()
+	return err
 }
 
 // yield calls runtime.Gosched if yieldAfter has passed since it last did
