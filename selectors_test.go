@@ -7,6 +7,7 @@ package selectors
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"sync"
@@ -372,6 +373,63 @@ func TestSelectTimeout(t *testing.T) {
 			assert.GreaterOrEqual(t, elapsed, timeout, "Select(%v) returned early", timeout)
 			assert.Less(t, elapsed, timeout+2*time.Second, "Select(%v) returned late", timeout)
 		}
+	})
+}
+
+// A timeout too long for the clock to hold its deadline (the largest
+// Duration) waits as a negative one does, for an event or a Wakeup: the
+// internal wake that a registration makes (poll and select rebuild their
+// set) does not find it expired, as a deadline wrapped into the past
+// would.
+func TestSelectHugeTimeout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		a, b := socketPair(t)
+		c, _ := socketPair(t)
+		_, err := s.Register(a, EVENT_READ, "a")
+		require.NoError(t, err)
+
+		type result struct {
+			ready []Ready
+			err   error
+		}
+		selecting := func() chan result {
+			ch := make(chan result, 1)
+			go func() {
+				rs, err := s.Select(math.MaxInt64)
+				ch <- result{rs, err}
+			}()
+			time.Sleep(50 * time.Millisecond) // let it block
+			return ch
+		}
+		await := func(ch chan result, what string) result {
+			t.Helper()
+			select {
+			case r := <-ch:
+				require.NoError(t, r.err)
+				return r
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s did not end Select(MaxInt64)", what)
+				return result{}
+			}
+		}
+
+		ch := selecting()
+		writeEnd(t, b, []byte("x"))
+		r := await(ch, "an event")
+		require.Len(t, r.ready, 1)
+		assert.Equal(t, "a", r.ready[0].Key.Data)
+		drainEnd(t, a)
+
+		ch = selecting()
+		_, err = s.Register(c, EVENT_READ, "c") // not ready
+		require.NoError(t, err)
+		select {
+		case r := <-ch:
+			t.Fatalf("Select(MaxInt64) returned %v, %v after a registration", r.ready, r.err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		require.NoError(t, s.Wakeup())
+		assert.Empty(t, await(ch, "Wakeup").ready)
 	})
 }
 
