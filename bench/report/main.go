@@ -342,12 +342,12 @@ func paired(s *scenario, a, b string, f func(run) float64) string {
 func medianCIRank(n int) int {
 	// P(X < k) for X ~ Binomial(n, 1/2), summed in logs: 2^-n underflows
 	// past n = 1074.
+	lgN, _ := math.Lgamma(float64(n + 1))
 	k, below := 0, 0.0
 	for i := 0; i < n; i++ {
-		lg1, _ := math.Lgamma(float64(n + 1))
-		lg2, _ := math.Lgamma(float64(i + 1))
-		lg3, _ := math.Lgamma(float64(n - i + 1))
-		below += math.Exp(lg1 - lg2 - lg3 - float64(n)*math.Ln2) // P(X = i)
+		lgI, _ := math.Lgamma(float64(i + 1))
+		lgRest, _ := math.Lgamma(float64(n - i + 1))
+		below += math.Exp(lgN - lgI - lgRest - float64(n)*math.Ln2) // P(X = i)
 		if below > 0.025 {
 			break
 		}
