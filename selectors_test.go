@@ -388,39 +388,15 @@ func TestSelectHugeTimeout(t *testing.T) {
 		_, err := s.Register(a, EVENT_READ, "a")
 		require.NoError(t, err)
 
-		type result struct {
-			ready []Ready
-			err   error
-		}
-		selecting := func() chan result {
-			ch := make(chan result, 1)
-			go func() {
-				rs, err := s.Select(math.MaxInt64)
-				ch <- result{rs, err}
-			}()
-			time.Sleep(50 * time.Millisecond) // let it block
-			return ch
-		}
-		await := func(ch chan result, what string) result {
-			t.Helper()
-			select {
-			case r := <-ch:
-				require.NoError(t, r.err)
-				return r
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%s did not end Select(MaxInt64)", what)
-				return result{}
-			}
-		}
-
-		ch := selecting()
+		ch := blockedSelect(s, math.MaxInt64)
 		writeEnd(t, b, []byte("x"))
-		r := await(ch, "an event")
+		r := await(t, ch)
+		require.NoError(t, r.err)
 		require.Len(t, r.ready, 1)
 		assert.Equal(t, "a", r.ready[0].Key.Data)
 		drainEnd(t, a)
 
-		ch = selecting()
+		ch = blockedSelect(s, math.MaxInt64)
 		_, err = s.Register(c, EVENT_READ, "c") // not ready
 		require.NoError(t, err)
 		select {
@@ -429,7 +405,9 @@ func TestSelectHugeTimeout(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 		require.NoError(t, s.Wakeup())
-		assert.Empty(t, await(ch, "Wakeup").ready)
+		r = await(t, ch)
+		require.NoError(t, r.err)
+		assert.Empty(t, r.ready)
 	})
 }
 
