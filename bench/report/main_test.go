@@ -6,6 +6,18 @@ import (
 	"testing"
 )
 
+// reportOf is the report of in, load's lines of one scenario.
+func reportOf(t *testing.T, in string) string {
+	t.Helper()
+	scenarios, err := read(strings.NewReader(in), "test", nil)
+	if err != nil || len(scenarios) != 1 {
+		t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
+	}
+	var out strings.Builder
+	write(&out, scenarios[0])
+	return out.String()
+}
+
 // perfLine is a load output line with perf fields, as report reads them.
 func perfLine(server string, round, together int, user, onCPU float64) string {
 	return fmt.Sprintf(`{"server":%q,"scenario":"s","round":%d,"together":%d,"rt_per_s":1000,`+
@@ -24,14 +36,9 @@ func TestPairedByRoundAndByWindow(t *testing.T) {
 		// Two rounds: ours/rawepoll user 1.2 then 1.5, on-CPU 1.1 both times.
 		in := perfLine("rawepoll", 1, c.together, 1, 10) + perfLine("ours", 1, c.together, 1.2, 11) +
 			perfLine("rawepoll", 2, c.together, 1, 10) + perfLine("ours", 2, c.together, 1.5, 11)
-		scenarios, err := read(strings.NewReader(in), "test", nil)
-		if err != nil || len(scenarios) != 1 {
-			t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
-		}
-		var out strings.Builder
-		write(&out, scenarios[0])
-		if !strings.Contains(out.String(), c.want) {
-			t.Errorf("together=%d: the report does not say %q:\n%s", c.together, c.want, out.String())
+		out := reportOf(t, in)
+		if !strings.Contains(out, c.want) {
+			t.Errorf("together=%d: the report does not say %q:\n%s", c.together, c.want, out)
 		}
 	}
 }
@@ -41,25 +48,15 @@ func TestPairedByRoundAndByWindow(t *testing.T) {
 func TestPairedWithBase(t *testing.T) {
 	in := perfLine("base", 1, 2, 2, 10) + perfLine("ours", 1, 2, 1.8, 10) +
 		perfLine("base", 2, 2, 2, 10) + perfLine("ours", 2, 2, 2.2, 12)
-	scenarios, err := read(strings.NewReader(in), "test", nil)
-	if err != nil || len(scenarios) != 1 {
-		t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
-	}
-	var out strings.Builder
-	write(&out, scenarios[0])
+	out := reportOf(t, in)
 	want := "side by side on one CPU, paired by window (median, range): ours/base user 1.00 (0.90–1.10, 2 rounds), on-CPU 1.10 (1.00–1.20, 2 rounds)"
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("the report does not say %q:\n%s", want, out.String())
+	if !strings.Contains(out, want) {
+		t.Errorf("the report does not say %q:\n%s", want, out)
 	}
 
-	in = perfLine("rawepoll", 1, 0, 1, 10) + perfLine("ours", 1, 0, 1.2, 11)
-	if scenarios, err = read(strings.NewReader(in), "test", nil); err != nil {
-		t.Fatal(err)
-	}
-	out.Reset()
-	write(&out, scenarios[0])
-	if strings.Contains(out.String(), "ours/base") {
-		t.Errorf("a report without base mentions it:\n%s", out.String())
+	out = reportOf(t, perfLine("rawepoll", 1, 0, 1, 10)+perfLine("ours", 1, 0, 1.2, 11))
+	if strings.Contains(out, "ours/base") {
+		t.Errorf("a report without base mentions it:\n%s", out)
 	}
 }
 
@@ -100,14 +97,9 @@ func TestPairedInterval(t *testing.T) {
 	for i, r := range []float64{1.03, 1.07, 1.01, 1.05, 1.02, 1.04, 1.06} {
 		in.WriteString(perfLine("rawepoll", i+1, 0, 1, 10) + perfLine("ours", i+1, 0, r, 10))
 	}
-	scenarios, err := read(strings.NewReader(in.String()), "test", nil)
-	if err != nil || len(scenarios) != 1 {
-		t.Fatalf("read: %d scenarios, %v", len(scenarios), err)
-	}
-	var out strings.Builder
-	write(&out, scenarios[0])
+	out := reportOf(t, in.String())
 	want := "ours/rawepoll user 1.04 (1.01–1.07, 7 rounds; 95% CI of the median 1.01–1.07)"
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("the report does not say %q:\n%s", want, out.String())
+	if !strings.Contains(out, want) {
+		t.Errorf("the report does not say %q:\n%s", want, out)
 	}
 }
