@@ -148,10 +148,27 @@ func TestServerResets(t *testing.T) {
 		c.SetLinger(0)
 	})
 	out, errOut, code := client(t, addr, []byte("hello\n"))
-	if code != 1 || errOut == "" {
+	if code != 1 || !strings.Contains(errOut, "server reset the connection") {
 		t.Fatalf("stdout %q, stderr %q, exit %d; want exit 1 and why", out, errOut, code)
 	}
-	t.Logf("stderr: %s", errOut)
+}
+
+// TestServerResetsDuringSend: a server that resets the connection while a
+// long line is still going out is named for it, whether the client's read
+// or its write meets the reset first (the other then finds an end of
+// stream or a broken pipe). Several runs, to meet both orders.
+func TestServerResetsDuringSend(t *testing.T) {
+	line := append(bytes.Repeat([]byte("x"), 8<<20), '\n')
+	for range 4 {
+		addr := fakeServer(t, func(c *net.TCPConn) {
+			io.ReadFull(c, make([]byte, 64<<10)) // the line is under way
+			c.SetLinger(0)
+		})
+		out, errOut, code := client(t, addr, line)
+		if code != 1 || !strings.Contains(errOut, "server reset the connection") {
+			t.Fatalf("stdout %d bytes, stderr %q, exit %d; want exit 1 and why", len(out), errOut, code)
+		}
+	}
 }
 
 // TestServerStopsAnswering: a server that takes the line and never

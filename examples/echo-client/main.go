@@ -117,12 +117,16 @@ func exchange(conn net.Conn, replies *bufio.Reader, msg []byte) ([]byte, error) 
 	}
 	werr := <-sent
 	switch {
+	case rerr == nil:
+		return reply, werr
+	case errors.Is(rerr, connReset) || errors.Is(werr, connReset):
+		// The kernel reports a reset to the first read or write after it:
+		// when that was the write, the read finds only an end of stream.
+		return nil, errors.New("the server reset the connection")
 	case rerr == io.EOF:
 		return nil, errors.New("the server closed the connection")
-	case rerr != nil && werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded):
+	case werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded):
 		return nil, werr // the write failed, and stopped the read
-	case rerr != nil:
-		return nil, rerr
 	}
-	return reply, werr
+	return nil, rerr
 }
