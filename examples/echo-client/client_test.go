@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,11 @@ func TestServerResets(t *testing.T) {
 // long line is still going out is named for it, whether the client's read
 // or its write meets the reset first (the other then finds an end of
 // stream or a broken pipe). Several runs, to meet both orders.
+//
+// Windows is tested under Wine only, whose sockets now and then report
+// this reset to the read as an end of stream, with the write still
+// blocked (2 runs in about 50 here): the client cannot tell that from a
+// close, so there "closed" is accepted too.
 func TestServerResetsDuringSend(t *testing.T) {
 	line := append(bytes.Repeat([]byte("x"), 8<<20), '\n')
 	for range 4 {
@@ -165,7 +171,9 @@ func TestServerResetsDuringSend(t *testing.T) {
 			c.SetLinger(0)
 		})
 		out, errOut, code := client(t, addr, line)
-		if code != 1 || !strings.Contains(errOut, "server reset the connection") {
+		named := strings.Contains(errOut, "server reset the connection") ||
+			runtime.GOOS == "windows" && strings.Contains(errOut, "server closed the connection")
+		if code != 1 || !named {
 			t.Fatalf("stdout %d bytes, stderr %q, exit %d; want exit 1 and why", len(out), errOut, code)
 		}
 	}
