@@ -27,6 +27,8 @@ die() {
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=base.sh
+source "$here/base.sh"
 WINDOW=${WINDOW:-3}
 [[ $WINDOW =~ ^[1-9][0-9]*$ ]] || die "WINDOW=$WINDOW: want whole seconds"
 servers=("$@")
@@ -51,8 +53,7 @@ export CGO_ENABLED=0 # as run.sh builds them
 (cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
 if [[ -n ${BASE:-} ]]; then
 	mkdir "$work/src"
-	git -C "$root" archive "$BASE" | tar -x -C "$work/src"
-	(cd "$work/src" && go build -o "$bin/base" ./examples/echo-server)
+	build_base "$BASE" "$root" "$bin" "$work/src"
 fi
 
 for name in "${servers[@]}"; do

@@ -62,6 +62,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 bin=$here/bin
 results=$here/results
+# shellcheck source=base.sh
+source "$here/base.sh"
 
 die() {
 	echo "run.sh: $*" >&2
@@ -84,8 +86,7 @@ for name in $SERVERS; do
 done
 if [[ -n $BASE ]]; then
 	[[ " $SERVERS " == *" base "* ]] || die "BASE=$BASE: add base to SERVERS"
-	command -v git >/dev/null || die "BASE needs git"
-	git -C "$here" rev-parse --verify --quiet "$BASE^{commit}" >/dev/null || die "BASE=$BASE: not a revision of this repository"
+	check_base "$BASE" "$here"
 fi
 [[ $PERF_FREQ =~ ^[0-9]+$ ]] && ((PERF_FREQ >= 100 && PERF_FREQ <= 20000)) || die "PERF_FREQ=$PERF_FREQ: want 100 to 20000"
 [[ $SERVER_CPU =~ ^[0-9]+$ ]] || die "SERVER_CPU=$SERVER_CPU: want one CPU number"
@@ -175,9 +176,7 @@ export CGO_ENABLED=0
 (cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
 if [[ -n $BASE ]]; then
 	base_src=$(mktemp -d)
-	git -C "$root" archive "$BASE" | tar -x -C "$base_src"
-	(cd "$base_src" && go build -o "$bin/base" ./examples/echo-server) ||
-		die "BASE=$BASE: examples/echo-server does not build" # cleanup removes base_src
+	build_base "$BASE" "$root" "$bin" "$base_src" # on failure cleanup removes base_src
 	rm -rf "$base_src"
 fi
 
