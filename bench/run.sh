@@ -86,7 +86,7 @@ for name in $SERVERS; do
 done
 if [[ -n $BASE ]]; then
 	[[ " $SERVERS " == *" base "* ]] || die "BASE=$BASE: add base to SERVERS"
-	check_base "$BASE" "$here"
+	check_base "$BASE" "$root"
 fi
 [[ $PERF_FREQ =~ ^[0-9]+$ ]] && ((PERF_FREQ >= 100 && PERF_FREQ <= 20000)) || die "PERF_FREQ=$PERF_FREQ: want 100 to 20000"
 [[ $SERVER_CPU =~ ^[0-9]+$ ]] || die "SERVER_CPU=$SERVER_CPU: want one CPU number"
