@@ -18,6 +18,7 @@ const (
 	byKqueue = iota
 	byDevpoll
 	byEpoll
+	byAFD
 	byPoll
 	bySelect
 	numBackends
@@ -35,7 +36,7 @@ func asSelector[S Selector](s S, err error) (Selector, error) {
 }
 
 // DefaultSelector returns the best selector that works here and now, in
-// the order kqueue, /dev/poll, epoll, poll, select: it falls back to the
+// the order kqueue, /dev/poll, epoll, afd, poll, select: it falls back to the
 // next backend when one cannot be created (a sandbox that forbids epoll,
 // say). If none can, it returns every backend's error joined.
 func DefaultSelector() (Selector, error) {
@@ -57,7 +58,7 @@ func DefaultSelector() (Selector, error) {
 }
 
 // Backends returns the names of the backends this platform has, best
-// first: some of "kqueue", "devpoll", "epoll", "poll" and "select".
+// first: some of "kqueue", "devpoll", "epoll", "afd", "poll" and "select".
 func Backends() []string {
 	var names []string
 	for _, b := range backends {
