@@ -415,7 +415,7 @@ func TestAFDManySockets(t *testing.T) {
 // connections, fewer if the process runs out of sockets, all through one
 // listener: quicker than socketPair's listener per pair. The ends block;
 // both are closed at the end of the test.
-func connectedPairs(t *testing.T, n int) []int {
+func connectedPairs(t testing.TB, n int) []int {
 	t.Helper()
 	ln, err := tcpSocket()
 	require.NoError(t, err)
