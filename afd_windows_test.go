@@ -3,7 +3,6 @@ package selectors
 import (
 	"maps"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -143,23 +142,6 @@ func TestAFDPollAcceptAndConnectFail(t *testing.T) {
 	s := refusedConnect(t)
 	p.poll(t, s, afdPollSend|afdPollConnectFail)
 	assert.Equal(t, map[int]uint32{s: afdPollConnectFail}, p.take(t, 2000))
-}
-
-// refusedConnect returns a socket whose non-blocking connect to a port
-// where nothing listens is under way.
-func refusedConnect(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close()) // nothing listens there now
-	c, err := tcpSocket()
-	require.NoError(t, err)
-	trackEnd(t, int(c))
-	require.NoError(t, setNonblock(c))
-	err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
-	require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
-	return int(c)
 }
 
 // A cancelled poll completes, with STATUS_CANCELLED, and cancelling one
@@ -450,14 +432,7 @@ func connectedPairs(t testing.TB, n int) []int {
 // AFD polls sockets only: files and pipes are refused at Register.
 func TestAFDRefusesNonSockets(t *testing.T) {
 	s, p := afdPollerOf(t)
-	f, err := os.Open(os.Args[0])
-	require.NoError(t, err)
-	defer f.Close()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	for _, obj := range []any{f, r, w, f.Fd()} {
+	for _, obj := range nonSockets(t) {
 		_, err := s.Register(obj, EVENT_READ, nil)
 		require.ErrorIs(t, err, ErrInvalidFileObj, "%T", obj)
 		assert.Contains(t, err.Error(), "not a socket")

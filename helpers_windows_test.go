@@ -2,6 +2,8 @@ package selectors
 
 import (
 	"errors"
+	"net"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -101,4 +103,35 @@ func drainEnd(t testing.TB, s int) {
 func openFDs(t testing.TB) int {
 	t.Helper()
 	return -1
+}
+
+// nonSockets returns handles that are not sockets, as the file objects
+// a user might pass: a file, both ends of a pipe, and the file's handle
+// as an integer. They are closed at the end of the test.
+func nonSockets(t testing.TB) []any {
+	t.Helper()
+	f, err := os.Open(os.Args[0]) // a file that needs no removing afterwards
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return []any{f, r, w, f.Fd()}
+}
+
+// refusedConnect returns a socket whose non-blocking connect to a port
+// where nothing listens is under way.
+func refusedConnect(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close()) // nothing listens there now
+	c, err := tcpSocket()
+	require.NoError(t, err)
+	trackEnd(t, int(c))
+	require.NoError(t, setNonblock(c))
+	err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+	require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
+	return int(c)
 }

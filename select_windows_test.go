@@ -3,7 +3,6 @@ package selectors
 import (
 	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -16,20 +15,13 @@ import (
 // Register, not by every Select after.
 func TestSelectRefusesNonSockets(t *testing.T) {
 	s := newTestSelector(t, "select")
-	f, err := os.Open(os.Args[0]) // a file that needs no removing afterwards
-	require.NoError(t, err)
-	defer f.Close()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	for _, obj := range []any{f, r, w, f.Fd()} {
+	for _, obj := range nonSockets(t) {
 		_, err := s.Register(obj, EVENT_READ, nil)
 		require.ErrorIs(t, err, ErrInvalidFileObj, "%T", obj)
 		assert.Contains(t, err.Error(), "not a socket")
 	}
 	assert.Empty(t, s.GetMap())
-	_, err = s.Select(0)
+	_, err := s.Select(0)
 	require.NoError(t, err)
 }
 
@@ -55,22 +47,11 @@ func TestSelectFailedConnect(t *testing.T) {
 	for _, events := range []Events{EVENT_READ, EVENT_WRITE, EVENT_READ | EVENT_WRITE} {
 		t.Run(events.String(), func(t *testing.T) {
 			s := newTestSelector(t, "select")
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			c := refusedConnect(t)
+			_, err := s.Register(c, events, nil)
 			require.NoError(t, err)
-			port := ln.Addr().(*net.TCPAddr).Port
-			require.NoError(t, ln.Close()) // nothing listens there now
-
-			c, err := tcpSocket()
-			require.NoError(t, err)
-			trackEnd(t, int(c))
-			require.NoError(t, setNonblock(c))
-			err = windows.Connect(c, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
-			require.ErrorIs(t, err, windows.WSAEWOULDBLOCK)
-
-			_, err = s.Register(int(c), events, nil)
-			require.NoError(t, err)
-			waitFor(t, s, map[int]Events{int(c): events})
-			soErr, err := windows.GetsockoptInt(c, windows.SOL_SOCKET, 0x1007) // SO_ERROR
+			waitFor(t, s, map[int]Events{c: events})
+			soErr, err := windows.GetsockoptInt(windows.Handle(c), windows.SOL_SOCKET, 0x1007) // SO_ERROR
 			require.NoError(t, err)
 			assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
 		})
