@@ -446,19 +446,6 @@ func TestAFDRefusesNonSockets(t *testing.T) {
 	assert.Zero(t, p.pendingPolls())
 }
 
-// A failed non-blocking connect is an error: every event registered.
-func TestAFDFailedConnect(t *testing.T) {
-	for _, events := range []Events{EVENT_READ, EVENT_WRITE, EVENT_READ | EVENT_WRITE} {
-		t.Run(events.String(), func(t *testing.T) {
-			s := newTestSelector(t, "afd")
-			c := refusedConnect(t)
-			_, err := s.Register(c, events, nil)
-			require.NoError(t, err)
-			waitFor(t, s, map[int]Events{c: events})
-		})
-	}
-}
-
 // The peer shutting down its side is the end of the stream: a read meets
 // it, and a socket with its buffer full is no more writable for it.
 func TestAFDPeerShutdownIsRead(t *testing.T) {

@@ -39,21 +39,23 @@ func TestSelectBeyondFDSetSize(t *testing.T) {
 	waitFor(t, s, want)
 }
 
-// A failed non-blocking connect shows in Winsock's except set only: every
-// socket is watched there and it is reported as an error is on Unix,
+// A failed non-blocking connect is reported as an error is on Unix,
 // EVENT_READ|EVENT_WRITE masked by the events registered, so that a
-// socket registered for EVENT_READ alone learns of it too.
-func TestSelectFailedConnect(t *testing.T) {
+// socket registered for EVENT_READ alone learns of it too, on every
+// backend: AFD_POLL_CONNECT_FAIL for afd, and for select Winsock's except
+// set, where every socket is watched for it.
+func TestFailedConnect(t *testing.T) {
 	for _, events := range []Events{EVENT_READ, EVENT_WRITE, EVENT_READ | EVENT_WRITE} {
 		t.Run(events.String(), func(t *testing.T) {
-			s := newTestSelector(t, "select")
-			c := refusedConnect(t)
-			_, err := s.Register(c, events, nil)
-			require.NoError(t, err)
-			waitFor(t, s, map[int]Events{c: events})
-			soErr, err := windows.GetsockoptInt(windows.Handle(c), windows.SOL_SOCKET, 0x1007) // SO_ERROR
-			require.NoError(t, err)
-			assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
+			forEachBackend(t, func(t *testing.T, s Selector) {
+				c := refusedConnect(t)
+				_, err := s.Register(c, events, nil)
+				require.NoError(t, err)
+				waitFor(t, s, map[int]Events{c: events})
+				soErr, err := windows.GetsockoptInt(windows.Handle(c), windows.SOL_SOCKET, 0x1007) // SO_ERROR
+				require.NoError(t, err)
+				assert.Equal(t, windows.WSAECONNREFUSED, windows.Errno(soErr))
+			})
 		})
 	}
 }
