@@ -446,6 +446,27 @@ func TestAFDRefusesNonSockets(t *testing.T) {
 	assert.Zero(t, p.pendingPolls())
 }
 
+// Urgent (out-of-band) data is not what a plain read takes: it wakes no
+// socket registered for EVENT_READ or EVENT_WRITE alone, neither to be
+// reported nor to have Select spin on a poll that completes at once with
+// nothing to tell, for AFD is asked for it on behalf of EVENT_URGENT only.
+func TestAFDUrgentDataIsNotRead(t *testing.T) {
+	s, _ := afdPollerOf(t)
+	a, b := socketPair(t)
+	fillEnd(t, a) // not writable either
+	buf := []byte{'!'}
+	var sent uint32
+	require.NoError(t, windows.WSASend(windows.Handle(b), &windows.WSABuf{Len: 1, Buf: &buf[0]}, 1, &sent, windows.MSG_OOB, nil, nil))
+	require.True(t, waitOOB(t, a), "the urgent byte never arrived")
+	_, err := s.Register(a, EVENT_READ|EVENT_WRITE, nil)
+	require.NoError(t, err)
+	waits := s.waits
+	rs, err := s.Select(200 * time.Millisecond)
+	require.NoError(t, err)
+	assert.Empty(t, rs)
+	assert.LessOrEqual(t, s.waits-waits, uint32(2), "Select(200ms) waited %d times", s.waits-waits)
+}
+
 // The peer shutting down its side is the end of the stream: a read meets
 // it, and a socket with its buffer full is no more writable for it.
 func TestAFDPeerShutdownIsRead(t *testing.T) {
