@@ -423,7 +423,11 @@ func (p *afdPoller) complete(entries []completion) {
 		case s.events == 0:
 			p.forget(s) // unregistered while its poll was under way
 			continue
-		case cancelled:
+		case cancelled, s.buf.iosb.Status == windows.STATUS_CANCELLED:
+			// Cancelled here, or elsewhere (Winsock's documentation says
+			// that the I/O a thread started may be cancelled when it
+			// exits, and Go ends the thread of a goroutine that exits
+			// locked to it): poll again.
 		case s.buf.iosb.Status != windows.STATUS_SUCCESS:
 			// The poll itself failed: an error on the socket, as wepoll
 			// reports it.

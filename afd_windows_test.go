@@ -264,6 +264,24 @@ func TestAFDRegisterAgainWhilePollPending(t *testing.T) {
 	assert.False(t, ok, "the record outlived its last poll")
 }
 
+// A poll cancelled by anything but the poller (the exit of the thread
+// that submitted it, say) tells nothing: the socket is polled again, not
+// reported.
+func TestAFDPollCancelledElsewhere(t *testing.T) {
+	s, p := afdPollerOf(t)
+	a, b := socketPair(t)
+	_, err := s.Register(a, EVENT_READ, nil)
+	require.NoError(t, err)
+	require.NoError(t, cancelAll(p.groups[0].h))
+	rs, err := s.Select(100 * time.Millisecond)
+	require.NoError(t, err)
+	assert.Empty(t, rs)
+	r, _ := p.record(a)
+	assert.Equal(t, afdEvents(EVENT_READ), r.polled, "not polled again")
+	writeEnd(t, b, []byte("x"))
+	waitFor(t, s, map[int]Events{a: EVENT_READ})
+}
+
 // A socket still ready is reported by every Select, once, and after the
 // read only for what still holds.
 func TestAFDStillReadyReportedBySelects(t *testing.T) {
