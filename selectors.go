@@ -175,9 +175,11 @@ type Selector interface {
 	// Select waits until at least one registered file object is ready, the
 	// timeout passes, Wakeup is called or the selector is closed, and
 	// returns one Ready per ready file object. A negative timeout waits
-	// without limit, zero polls, and a positive one is rounded up to the
-	// backend's resolution, so Select never returns early for want of
-	// events. On timeout or
+	// without limit and zero polls. A positive one is rounded up to the
+	// backend's resolution, as Python rounds it (a millisecond for epoll,
+	// poll and /dev/poll, a microsecond for select, a nanosecond for
+	// kqueue), so Select(1), one nanosecond, waits a whole millisecond on
+	// epoll; Select never returns early for want of events. On timeout or
 	// Wakeup the result may be empty, with a nil error. Interrupted system
 	// calls are retried with the time that remains. A closed selector
 	// returns ErrClosed. Every few milliseconds Select yields to the Go
@@ -539,10 +541,14 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 	s.selecting.Lock()
 	// Only a positive timeout has a deadline, a duration on the monotonic
 	// clock (see clock): one word for the loop to keep across the wait,
-	// where a time.Time takes three.
+	// where a time.Time takes three. The first wait is for the whole
+	// timeout, which the backend rounds up to its resolution as Python
+	// does; a wait after it, for what remains.
 	var until time.Duration
+	wait := timeout
 	if timeout > 0 {
 		until = deadline(timeout)
+		wait = min(timeout, maxWait)
 	}
 	for {
 		// What is rarely done is done in methods of its own, so that the
@@ -556,10 +562,6 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		}
 		if s.waits++; s.waits%yieldCheck == 0 {
 			s.yield()
-		}
-		wait := timeout
-		if timeout > 0 {
-			wait = max(0, min(until-clock(), maxWait))
 		}
 		n, err := s.p.wait(wait)
 
@@ -588,6 +590,9 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		// Nothing for the caller yet: an internal wake after a change of
 		// registrations, an interrupted wait, or a kernel timer that fired
 		// before our clock says the deadline passed. Wait for what remains.
+		if timeout > 0 {
+			wait = max(0, min(until-clock(), maxWait))
+		}
 	}
 }
 

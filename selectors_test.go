@@ -378,6 +378,36 @@ func TestSelectTimeout(t *testing.T) {
 	})
 }
 
+// resolution is each backend's timeout resolution, to which a positive
+// timeout is rounded up, as Python rounds it.
+var resolution = map[string]time.Duration{
+	"epoll":   time.Millisecond,
+	"poll":    time.Millisecond,
+	"devpoll": time.Millisecond,
+	"afd":     time.Millisecond,
+	"select":  time.Microsecond,
+	"kqueue":  time.Nanosecond,
+}
+
+// A positive timeout below the backend's resolution waits the whole
+// resolution, as in Python (math.ceil of milliseconds for epoll and poll):
+// Select(1), one nanosecond, once returned at once.
+func TestSelectTimeoutRoundedUp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		res, ok := resolution[BackendName(s)]
+		require.True(t, ok, "no resolution known for backend %q", BackendName(s))
+		for _, timeout := range []time.Duration{time.Nanosecond, time.Microsecond, 999 * time.Microsecond} {
+			want := (timeout + res - 1) / res * res
+			start := time.Now()
+			rs, err := s.Select(timeout)
+			elapsed := time.Since(start)
+			require.NoError(t, err)
+			assert.Empty(t, rs)
+			assert.GreaterOrEqual(t, elapsed, want, "Select(%v) did not wait its resolution, %v", timeout, res)
+		}
+	})
+}
+
 // A timeout too long for the clock to hold its deadline (the largest
 // Duration) waits as a negative one does, for an event or a Wakeup: the
 // internal wake that a registration makes (poll and select rebuild their
