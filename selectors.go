@@ -568,9 +568,11 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		s.mu.Lock()
 		s.waiting = false
 		if err != nil || !s.open.Load() {
-			err = s.afterFailedWait(err)
-			s.selecting.Unlock()
-			return dst, err
+			if err = s.afterFailedWait(err); err != nil {
+				s.selecting.Unlock()
+				return dst, err
+			}
+			n = 0
 		}
 		if dst == nil {
 			// Select's result: one allocation, sized to what the kernel
@@ -620,10 +622,17 @@ func (s *selector) beforeWait() error {
 }
 
 // afterFailedWait returns Select's error when the wait failed (err) or the
-// selector was closed during it: ErrClosed first. It releases s.mu.
+// selector was closed during it: ErrClosed first. It returns nil, for
+// Select to wait again, when a rebuilder's wait failed on a set that the
+// keys had left behind: select(2) fails with EBADF, and Winsock's with
+// WSAENOTSOCK, for a descriptor unregistered and closed while it waited,
+// which the next set will not hold. On error it releases s.mu.
 func (s *selector) afterFailedWait(err error) error {
-	if !s.open.Load() {
+	switch {
+	case !s.open.Load():
 		err = s.closedError("select")
+	case s.r != nil && s.stale:
+		return nil
 	}
 	s.mu.Unlock()
 	return err
