@@ -74,9 +74,19 @@ type epoll struct {
 	// in its event data, so ready ignores a stale item's events, even
 	// under the number of a file registered since, and a purge then swaps
 	// in a new set without it, so that Select does not spin on it.
-	suspect      bool  // a removal failed since the last purge: a stale item may exist
-	foreignWaits int32 // waits in a row that reported an event of no live registration
+	suspect      bool    // a removal failed since the last purge: a stale item may exist
+	foreignWaits int32   // waits in a row that reported an event of no live registration
+	w            fdWaker // wakes a wait in fallback after a change
+	// fallback is the pollfd records of the waker and the keys while a
+	// stale item reports and cannot be purged for want of a descriptor:
+	// waits then poll these, as epoll_wait would return at once.
+	fallback   []unix.PollFd
+	retryPurge time.Duration // the clock after which a purge in fallback is tried again
 }
+
+// purgeRetry is how often Select tries again to purge while it cannot:
+// the waits in fallback end that often, at most.
+const purgeRetry = 250 * time.Millisecond
 
 // firstEvents is how many events the first wait can take; reserve makes room
 // for more as descriptors are registered.
@@ -87,7 +97,7 @@ func newEpoll(w fdWaker) (*epoll, error) {
 	if err != nil {
 		return nil, fmt.Errorf("selectors: epoll_create1: %w", err)
 	}
-	ep := &epoll{epfd: epfd, wfd: int32(w.readFD()), events: make([]unix.EpollEvent, firstEvents)}
+	ep := &epoll{epfd: epfd, wfd: int32(w.readFD()), w: w, events: make([]unix.EpollEvent, firstEvents)}
 	if err := ctl(epfd, unix.EPOLL_CTL_ADD, "add", w.readFD(), unix.EPOLLIN, 0); err != nil {
 		unix.Close(epfd)
 		return nil, err
@@ -112,14 +122,17 @@ func (ep *epoll) add(fd int, events Events, tag uint32) error {
 		// this registration's.
 		err = ctl(ep.epfd, unix.EPOLL_CTL_MOD, "add", fd, toPoll(events), tag)
 	}
+	ep.changed()
 	return err
 }
 
 func (ep *epoll) modify(fd int, _, events Events, tag uint32) error {
+	ep.changed()
 	return ctl(ep.epfd, unix.EPOLL_CTL_MOD, "mod", fd, toPoll(events), tag)
 }
 
 func (ep *epoll) remove(fd int, _ Events) error {
+	ep.changed()
 	switch err := unix.EpollCtl(ep.epfd, unix.EPOLL_CTL_DEL, fd, &unix.EpollEvent{}); err {
 	case nil:
 		return nil
@@ -135,6 +148,16 @@ func (ep *epoll) remove(fd int, _ Events) error {
 	}
 }
 
+// changed wakes a wait in fallback, whose pollfd records no longer match
+// the keys; ready rebuilds them.
+func (ep *epoll) changed() {
+	if ep.fallback != nil {
+		// As in selector.changed, an error would only leave the wait on
+		// the old records, as a lost wakeup does.
+		_ = ep.w.wake()
+	}
+}
+
 // reserve sizes the buffer as Python sizes its epoll.poll: room for every
 // registered descriptor and the waker.
 func (ep *epoll) reserve(registered int) {
@@ -144,6 +167,9 @@ func (ep *epoll) reserve(registered int) {
 }
 
 func (ep *epoll) wait(timeout time.Duration) (int, error) {
+	if ep.fallback != nil {
+		return ep.waitFallback(timeout)
+	}
 	// The system calls are made here, not through unix.EpollWait or a
 	// helper: one frame fewer to return through after each, and the
 	// returns right after a system call are where a busy loop spends much
@@ -177,8 +203,31 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 	return 0, fmt.Errorf("selectors: epoll_wait: %w", errno)
 }
 
+// waitFallback waits on the fallback's records with poll(2), for purgeRetry
+// at most, and then collects the epoll set's events without blocking.
+func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
+	if timeout < 0 || timeout > purgeRetry {
+		timeout = purgeRetry
+	}
+	n, err := unix.Poll(ep.fallback, millis(timeout))
+	if err == unix.EINTR || n == 0 {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: poll: %w", err)
+	}
+	n, err = unix.EpollWait(ep.epfd, ep.events, 0)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: epoll_wait: %w", err)
+	}
+	return n, nil
+}
+
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	if ep.suspect {
+	if ep.suspect || ep.fallback != nil {
 		return ep.readySuspect(dst, keys, n)
 	}
 	woken := false
@@ -247,20 +296,45 @@ func (ep *epoll) touch(keys *keyTable, n int) {
 
 // sawForeign counts the waits in a row that reported an event of no live
 // registration (foreign) while a stale item may exist, and purges at the
-// second.
+// second, or in fallback every purgeRetry.
 //
 // A registration removed during a wait can report in that wait, but not in
 // the next: its item is gone from the kernel by then. Only a stale item
 // reports in two waits in a row.
 func (ep *epoll) sawForeign(foreign bool) {
-	if !foreign {
+	switch {
+	case ep.fallback != nil:
+		if clock() < ep.retryPurge {
+			ep.fallback = ep.pollFDs(ep.fallback) // the keys may have changed
+			return
+		}
+	case !foreign:
 		ep.foreignWaits = 0
 		return
+	default:
+		if ep.foreignWaits++; ep.foreignWaits < 2 {
+			return
+		}
 	}
-	if ep.foreignWaits++; ep.foreignWaits > 1 {
-		// A failure leaves the old set, to be purged at the next sign.
-		_ = ep.purge()
+	if err := ep.purge(); err != nil {
+		// Most likely out of descriptors (EMFILE): wait on the records
+		// until a purge can be made, not on a set that reports at once.
+		ep.fallback = ep.pollFDs(ep.fallback)
+		ep.retryPurge = clock() + purgeRetry
+		return
 	}
+	ep.fallback = nil
+}
+
+// pollFDs returns the pollfd records of the waker and the keys, in buf's
+// memory.
+func (ep *epoll) pollFDs(buf []unix.PollFd) []unix.PollFd {
+	buf = append(buf[:0], pollFD(int(ep.wfd), EVENT_READ))
+	for i := range ep.keys.len() {
+		k := ep.keys.at(i)
+		buf = append(buf, pollFD(k.FD, k.Events))
+	}
+	return buf
 }
 
 // purge replaces the kernel's epoll set with a new one holding only the

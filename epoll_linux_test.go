@@ -211,6 +211,50 @@ func withoutDescriptors(t *testing.T, f func()) {
 	f()
 }
 
+// A stale item that reports while the process is out of descriptors, so
+// that no new kernel set can be made: Select sleeps on the keys through
+// poll(2) instead of spinning on the set (it burned its whole timeout on
+// the CPU), still reports what is ready, still takes registrations and
+// wakes, and purges as soon as a descriptor is free.
+func TestEpollStaleItemOutOfDescriptorsDoesNotSpin(t *testing.T) {
+	s, _ := closedWhileShared(t) // a stale item, keyless, always ready
+	c, d := socketPair(t)
+	e, _ := socketPair(t)
+	withoutDescriptors(t, func() {
+		assertSleeps(t, s, 500*time.Millisecond)
+		require.NotNil(t, s.p.(*epoll).fallback, "no fallback: the test proves nothing")
+
+		_, err := s.Register(c, EVENT_READ, "c")
+		require.NoError(t, err)
+		writeEnd(t, d, []byte("x"))
+		rs, err := s.Select(5 * time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, map[int]Events{c: EVENT_READ}, checkReady(t, s, rs))
+		readEnd(t, c, 1)
+
+		ch := blockedSelect(s, 5*time.Second)
+		require.NoError(t, s.Wakeup())
+		r := await(t, ch)
+		require.NoError(t, r.err)
+		assert.Less(t, r.elapsed, time.Second, "Wakeup did not end a Select in fallback")
+
+		ch = blockedSelect(s, 5*time.Second)
+		_, err = s.Register(e, EVENT_WRITE, "e")
+		require.NoError(t, err)
+		r = await(t, ch)
+		require.NoError(t, r.err)
+		assert.Equal(t, map[int]Events{e: EVENT_WRITE}, checkReady(t, s, r.ready))
+		_, err = s.Unregister(e)
+		require.NoError(t, err)
+	})
+	// Descriptors free again: the next purge attempt, within purgeRetry,
+	// rids the set of the stale item.
+	assertSleeps(t, s, 2*purgeRetry)
+	assert.Nil(t, s.p.(*epoll).fallback, "no purge once descriptors were free")
+	assert.False(t, s.p.(*epoll).suspect)
+	assertSleeps(t, s, 300*time.Millisecond)
+}
+
 // A Modify refused on a descriptor closed while its file lives on drops
 // the key as Unregister does, and tells the selector that a stale item may
 // be left: Select does not spin on it.
