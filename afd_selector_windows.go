@@ -41,7 +41,9 @@ func NewAFDSelector() (*AFDSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AFDSelector{newSelector("afd", p)}, nil
+	s := &AFDSelector{}
+	s.init("afd", p, &afdWaker{port: p.port}, allEvents)
+	return s, nil
 }
 
 // The completion keys of the port: every AFD handle's polls complete
@@ -78,15 +80,18 @@ type afdSocket struct {
 	group     *afdGroup
 	buf       *afdPollBuf
 	events    Events // registered; 0 once unregistered
+	tag       uint32 // the registration's (see keyTable.newTag)
 	polled    uint32 // the AFD events of the poll under way; 0 when none is
 	cancelled bool   // the poll under way was cancelled: its completion tells nothing
 	closed    bool   // the socket was closed: it is polled no more
 	queued    bool   // in the poller's repoll queue
 }
 
-// afdReady is a socket with events that a wait found.
+// afdReady is a socket with events that a wait found, and the tag of the
+// registration they are for.
 type afdReady struct {
 	fd     int
+	tag    uint32
 	events Events
 }
 
@@ -97,7 +102,7 @@ type afdReady struct {
 // or write what made it ready, so that the poll reports only what holds
 // then.
 type afdPoller struct {
-	afdWaker
+	port windows.Handle
 
 	// mu guards the records. Register, Modify and Unregister hold the
 	// selector's mutex too, but wait does not, as it polls again before it
@@ -123,7 +128,7 @@ func newAFDPoller() (*afdPoller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("selectors: CreateIoCompletionPort: %w", err)
 	}
-	p := &afdPoller{afdWaker: afdWaker{port: port}, sockets: make(map[int]*afdSocket)}
+	p := &afdPoller{port: port, sockets: make(map[int]*afdSocket)}
 	// Open the first AFD handle now, so that a system without one fails
 	// here, where DefaultSelector falls back to select, rather than at
 	// the first Register.
@@ -161,14 +166,11 @@ func afdEvents(events Events) uint32 {
 	if events&EVENT_WRITE != 0 {
 		e |= afdPollSend
 	}
-	if events&afdEventUrgent != 0 {
+	if events&EVENT_URGENT != 0 {
 		e |= afdPollReceiveExpedited
 	}
 	return e
 }
-
-// afdEventUrgent is EVENT_URGENT, which the core does not define yet.
-const afdEventUrgent Events = 1 << 2
 
 // readyEvents returns the events that the AFD events of a completed poll
 // make ready. A reset or a failed connect is every event: the caller's
@@ -182,15 +184,15 @@ func readyEvents(afd uint32) Events {
 		e |= EVENT_WRITE
 	}
 	if afd&afdPollReceiveExpedited != 0 {
-		e |= afdEventUrgent
+		e |= EVENT_URGENT
 	}
 	if afd&(afdPollAbort|afdPollConnectFail) != 0 {
-		e |= EVENT_READ | EVENT_WRITE | afdEventUrgent
+		e |= allEvents
 	}
 	return e
 }
 
-func (p *afdPoller) add(fd int, events Events) error {
+func (p *afdPoller) add(fd int, events Events, tag uint32) error {
 	h := windows.Handle(fd)
 	// AFD polls sockets only. SIO_BASE_HANDLE would tell, but Wine
 	// answers it for any handle.
@@ -215,7 +217,7 @@ func (p *afdPoller) add(fd int, events Events) error {
 	}
 	// Else the socket was unregistered and its poll has yet to complete:
 	// the record, and its place in the group, serve again.
-	s.base, s.events, s.closed = base, events, false
+	s.base, s.events, s.tag, s.closed = base, events, tag, false
 	if err := p.update(s); err != nil {
 		p.unregister(s)
 		return err
@@ -223,7 +225,7 @@ func (p *afdPoller) add(fd int, events Events) error {
 	return nil
 }
 
-func (p *afdPoller) modify(fd int, _, events Events) error {
+func (p *afdPoller) modify(fd int, _, events Events, _ uint32) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.sockets[fd]
@@ -448,33 +450,30 @@ func (p *afdPoller) complete(entries []completion) {
 			p.retry = append(p.retry, s)
 			continue
 		}
-		p.found = append(p.found, afdReady{s.fd, m})
+		p.found = append(p.found, afdReady{s.fd, s.tag, m})
 		p.repoll = append(p.repoll, s)
 	}
 }
 
 func (p *afdPoller) ready(dst []Ready, keys *keyTable, _ int) ([]Ready, bool) {
-	// One poll under way per socket: one completion per socket per wait,
-	// whose events appendReady masks with the key's, and it skips the
-	// sockets unregistered since.
+	// appendReady masks the events with the key's, skips the sockets
+	// unregistered since the wait, and merges the two finds of one socket
+	// that a failed wait can leave; the tag skips those registered again.
 	keys.beginPass()
 	for _, r := range p.found {
-		dst, _ = keys.appendReady(dst, r.fd, r.events)
+		if keys.tag(r.fd) == r.tag {
+			dst, _ = keys.appendReady(dst, r.fd, r.events)
+		}
 	}
 	p.found = p.found[:0]
 	woken := p.woken
-	if woken {
-		p.woken = false
-		p.drain()
-	}
+	p.woken = false
 	return dst, woken
 }
 
-// owns reports whether fd is the port or one of the AFD handles.
+// owns reports whether fd is one of the AFD handles (the port is the
+// waker's).
 func (p *afdPoller) owns(fd int) bool {
-	if p.afdWaker.owns(fd) {
-		return true
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, g := range p.groups {
@@ -547,7 +546,8 @@ func (p *afdPoller) close() error {
 	return errors.Join(errs...)
 }
 
-// afdWaker wakes a wait by posting a completion of its own to the port.
+// afdWaker wakes a wait by posting a completion of its own to the
+// poller's port, which is the poller's to close.
 type afdWaker struct {
 	port windows.Handle
 	// posted is set while a wake's completion is in the port, or taken
@@ -570,3 +570,5 @@ func (w *afdWaker) wake() error {
 func (w *afdWaker) drain() { w.posted.Store(false) }
 
 func (w *afdWaker) owns(fd int) bool { return fd == int(w.port) }
+
+func (w *afdWaker) close() error { return nil }

@@ -3,6 +3,7 @@ package selectors
 // The raw epoll counterparts of the benchmarks in bench_unix_test.go.
 
 import (
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -26,7 +27,7 @@ func newRawEpoll(fds []int, events Events) (rawLoop, error) {
 		return nil, err
 	}
 	for _, fd := range fds {
-		ev := unix.EpollEvent{Events: toEpoll(events), Fd: int32(fd)}
+		ev := unix.EpollEvent{Events: toPoll(events), Fd: int32(fd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			unix.Close(epfd)
 			return nil, err
@@ -123,6 +124,53 @@ func BenchmarkWakeupRawEpoll(b *testing.B) {
 		}
 		if _, err := unix.Read(efd, buf[:]); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCloseOrder times a connection's life beside idle registered
+// ones, as a server lives it: Register, then close and Unregister in
+// either order. Closing first once made the next Register rebuild the
+// whole kernel set, O(n) a cycle; both orders should cost the same.
+func BenchmarkCloseOrder(b *testing.B) {
+	for _, keys := range []int{1000, 5000} {
+		for _, closeFirst := range []bool{false, true} {
+			name := "unregister-then-close"
+			if closeFirst {
+				name = "close-then-unregister"
+			}
+			b.Run(fmt.Sprintf("keys=%d/%s", keys, name), func(b *testing.B) {
+				s, err := NewEpollSelector()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				for _, fd := range benchDescriptors(b, keys-1, 0) {
+					if _, err := s.Register(fd, EVENT_READ, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := s.Register(fds[0], EVENT_READ, nil); err != nil {
+						b.Fatal(err)
+					}
+					if closeFirst {
+						unix.Close(fds[0])
+					}
+					if _, err := s.Unregister(fds[0]); err != nil {
+						b.Fatal(err)
+					}
+					if !closeFirst {
+						unix.Close(fds[0])
+					}
+					unix.Close(fds[1])
+				}
+			})
 		}
 	}
 }

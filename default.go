@@ -87,8 +87,8 @@ func New(backend string) (Selector, error) {
 // BackendName returns the name of the backend behind s ("epoll", "poll",
 // ...), or "" for a Selector not of this package.
 func BackendName(s Selector) string {
-	if n, ok := s.(interface{ backendName() string }); ok {
-		return n.backendName()
+	if c, ok := s.(interface{ core() *selector }); ok {
+		return c.core().backendName()
 	}
 	return ""
 }

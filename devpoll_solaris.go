@@ -3,7 +3,6 @@
 package selectors
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -20,10 +19,10 @@ func init() {
 // illumos, level-triggered. The driver keeps the registered set, so its
 // cost per Select follows the number of ready descriptors, not the number
 // registered. Unlike epoll and kqueue, it keeps a descriptor closed while
-// registered, and reports it ready (the driver's POLLNVAL, as
-// EVENT_READ|EVENT_WRITE masked by its events) at every Select until it is
-// unregistered. A DevpollSelector belongs to the process that created it:
-// the driver refuses a child process with EACCES.
+// registered, and reports it ready (the driver's POLLNVAL, as every event
+// registered) at every Select until it is unregistered. A DevpollSelector
+// belongs to the process that created it: the driver refuses a child
+// process with EACCES. EVENT_URGENT is POLLPRI.
 type DevpollSelector struct {
 	selector
 }
@@ -31,18 +30,25 @@ type DevpollSelector struct {
 // NewDevpollSelector returns a DevpollSelector, or the kernel's error
 // wrapped (EMFILE when the process is out of descriptors).
 func NewDevpollSelector() (*DevpollSelector, error) {
-	dp, err := newDevpoll()
+	w, err := newWaker()
 	if err != nil {
 		return nil, err
 	}
-	return &DevpollSelector{selector: newSelector("devpoll", dp)}, nil
+	dp, err := newDevpoll(w)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	s := &DevpollSelector{}
+	s.init("devpoll", dp, w, pollLikeEvents)
+	return s, nil
 }
 
 // Fileno returns the /dev/poll descriptor, or -1 once the selector is
 // closed. Like Python's fileno, it is for the caller to watch, never to
 // close.
 func (s *DevpollSelector) Fileno() int {
-	if s.closed.Load() {
+	if !s.core().isOpen() {
 		return -1
 	}
 	return s.p.(*devpoll).fd
@@ -88,7 +94,7 @@ var _ [unsafe.Sizeof(dvpoll{}) - unsafe.Sizeof(unix.Strioctl{})]byte
 // devpoll is the poller of DevpollSelector.
 type devpoll struct {
 	fd    int
-	waker waker
+	waker fdWaker       // wakes a wait that a write must not meet
 	fds   []unix.PollFd // filled by wait, read by ready
 	nfds  int           // how many records the next wait asks for
 	arg   dvpoll        // wait's ioctl argument, here so that a wait allocates nothing
@@ -104,20 +110,14 @@ type devpoll struct {
 	polling bool
 }
 
-func newDevpoll() (*devpoll, error) {
+func newDevpoll(w fdWaker) (*devpoll, error) {
 	fd, err := unix.Open("/dev/poll", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("selectors: open /dev/poll: %w", err)
 	}
-	w, err := newWaker()
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
 	p := &devpoll{fd: fd, waker: w}
 	p.idle.L = &p.mu
-	if err := p.add(w.readFD(), EVENT_READ); err != nil {
-		w.close()
+	if err := p.add(w.readFD(), EVENT_READ, 0); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func removeRecord(fd int) unix.PollFd { return unix.PollFd{Fd: int32(fd), Events
 // the driver would take its record without a file, never report it, and
 // keep its events past a POLLREMOVE, for a file that takes the number
 // later to inherit (illumos dpwrite).
-func (p *devpoll) add(fd int, events Events) error {
+func (p *devpoll) add(fd int, events Events, _ uint32) error {
 	if err := isOpen("add", fd); err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (p *devpoll) add(fd int, events Events) error {
 // the old ones too. It refuses a number that is not open, as add does and
 // for the same reason: the selector then drops the key, as epoll's and
 // kqueue's refusals make it do.
-func (p *devpoll) modify(fd int, _, events Events) error {
+func (p *devpoll) modify(fd int, _, events Events, _ uint32) error {
 	if err := isOpen("modify", fd); err != nil {
 		return err
 	}
@@ -229,21 +229,16 @@ func (p *devpoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	for i := range p.fds[:n] {
 		pfd := &p.fds[i]
 		if pfd.Fd == wfd {
-			p.waker.drain()
 			woken = true
 			continue
 		}
 		// A record without a key is for a descriptor unregistered since
 		// the wait began (another goroutine may): appendReady skips it.
-		dst, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
+		dst, _ = keys.appendReady(dst, int(pfd.Fd), fromPoll(revents(pfd)))
 	}
 	return dst, woken
 }
 
-func (p *devpoll) wake() error { return p.waker.wake() }
+func (p *devpoll) owns(fd int) bool { return fd == p.fd }
 
-func (p *devpoll) owns(fd int) bool { return fd == p.fd || p.waker.owns(fd) }
-
-func (p *devpoll) close() error {
-	return errors.Join(p.waker.close(), closeFD("/dev/poll", p.fd))
-}
+func (p *devpoll) close() error { return closeFD("/dev/poll", p.fd) }

@@ -12,6 +12,16 @@ import (
 
 // driverEvents returns the revents that the driver itself reports for fd
 // now, whatever Select makes of them: what the selector asked of it.
+func init() {
+	unmadeSelectors = append(unmadeSelectors, &DevpollSelector{}, (*DevpollSelector)(nil))
+}
+
+// A selector not made by its constructor has no descriptor.
+func TestDevpollFilenoUnmade(t *testing.T) {
+	assert.Equal(t, -1, (&DevpollSelector{}).Fileno())
+	assert.Equal(t, -1, (*DevpollSelector)(nil).Fileno())
+}
+
 func driverEvents(t testing.TB, s *DevpollSelector, fd int) int16 {
 	t.Helper()
 	fds := make([]unix.PollFd, 16)

@@ -15,8 +15,9 @@ func init() {
 
 // EpollSelector is a Selector over Linux's epoll, level-triggered. Its
 // cost per Select follows the number of ready descriptors, not the number
-// registered. It refuses regular files and directories with the kernel's
-// EPERM, as epoll does.
+// registered. It refuses regular files, directories and /dev/null with the
+// kernel's EPERM, as epoll does (poll and select take them). EVENT_URGENT
+// is EPOLLPRI.
 type EpollSelector struct {
 	selector
 }
@@ -24,11 +25,17 @@ type EpollSelector struct {
 // NewEpollSelector returns an EpollSelector, or the kernel's error wrapped
 // (EMFILE when the process is out of descriptors).
 func NewEpollSelector() (*EpollSelector, error) {
-	ep, err := newEpoll()
+	w, err := newWaker()
 	if err != nil {
 		return nil, err
 	}
-	s := &EpollSelector{selector: newSelector("epoll", ep)}
+	ep, err := newEpoll(w)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	s := &EpollSelector{}
+	s.init("epoll", ep, w, pollLikeEvents)
 	ep.keys = &s.keys
 	return s, nil
 }
@@ -39,107 +46,116 @@ func NewEpollSelector() (*EpollSelector, error) {
 // The number stays the same for the selector's life, but not always the
 // epoll instance behind it: after a descriptor was closed while registered
 // and its file lived on (dup, fork), the selector swaps a new instance in
-// under the number to rid itself of the item it can no longer remove (see
-// the README's differences from Python). A watcher of the old instance,
-// such as another selector, then sees nothing more and must register the
-// number again. Unregistering before closing never leads there.
+// under the number to rid itself of the item it can no longer remove. A
+// watcher of the old instance, such as another selector, then sees nothing
+// more and must register the number again. Unregistering before closing
+// never leads there.
 func (s *EpollSelector) Fileno() int {
-	if s.closed.Load() {
+	if !s.core().isOpen() {
 		return -1
 	}
 	return s.p.(*epoll).epfd
 }
 
-// epoll is the poller of EpollSelector. Its fields fit in 64 bytes on
-// 64-bit platforms, one cache line for what every Select reads.
+// epoll is the poller of EpollSelector. What every Select reads comes
+// first, within 64 bytes on 64-bit platforms: one cache line.
 type epoll struct {
-	epfd   int
-	waker  waker
-	events []unix.EpollEvent // filled by wait, read by ready
+	epfd    int
+	events  []unix.EpollEvent // filled by wait, read by ready
+	keys    *keyTable         // the selector's, for purge: read with its mutex held, as add and ready are called
+	wfd     int32             // the waker's descriptor
+	touched Events            // what ready's first pass loaded, stored so that the compiler keeps the loads
+	busy    bool              // the last wait reported more than one descriptor
 
-	busy         bool      // the last wait reported more than one descriptor
-	suspect      bool      // a descriptor was closed while registered: stale items may report
-	keylessWaits int32     // waits in a row that reported a descriptor with no key
-	keys         *keyTable // the selector's, for purge: read with its mutex held, as add and ready are called
-	touched      Events    // what ready's first pass loaded, stored so that the compiler keeps the loads
+	// A descriptor closed while registered whose open file lives on
+	// (dup, fork, SCM_RIGHTS) keeps its item in the kernel's set: stale,
+	// since Unregister cannot remove it (EPOLL_CTL_DEL of a closed number
+	// fails). Each item carries its registration's tag (see keyTable.newTag)
+	// in its event data, so ready ignores a stale item's events, even
+	// under the number of a file registered since, and a purge then swaps
+	// in a new set without it, so that Select does not spin on it.
+	suspect      bool    // a removal failed since the last purge: a stale item may exist
+	foreignWaits int32   // waits in a row that reported an event of no live registration
+	w            fdWaker // wakes a wait in fallback after a change
+	// fallback is the pollfd records of the waker and the keys while a
+	// stale item reports and cannot be purged for want of a descriptor:
+	// waits then poll these, as epoll_wait would return at once.
+	fallback   []unix.PollFd
+	retryPurge time.Duration // the clock after which a purge in fallback is tried again
 }
+
+// purgeRetry is how often Select tries again to purge while it cannot:
+// the waits in fallback end that often, at most.
+const purgeRetry = 250 * time.Millisecond
 
 // firstEvents is how many events the first wait can take; reserve makes room
 // for more as descriptors are registered.
 const firstEvents = 128
 
-func newEpoll() (*epoll, error) {
+func newEpoll(w fdWaker) (*epoll, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("selectors: epoll_create1: %w", err)
 	}
-	w, err := newWaker()
-	if err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	ep := &epoll{epfd: epfd, waker: w, events: make([]unix.EpollEvent, firstEvents)}
-	if err := ep.ctl(unix.EPOLL_CTL_ADD, "add", w.readFD(), unix.EPOLLIN); err != nil {
-		w.close()
+	ep := &epoll{epfd: epfd, wfd: int32(w.readFD()), w: w, events: make([]unix.EpollEvent, firstEvents)}
+	if err := ctl(epfd, unix.EPOLL_CTL_ADD, "add", w.readFD(), unix.EPOLLIN, 0); err != nil {
 		unix.Close(epfd)
 		return nil, err
 	}
 	return ep, nil
 }
 
-func toEpoll(events Events) uint32 {
-	var e uint32
-	if events&EVENT_READ != 0 {
-		e |= unix.EPOLLIN
-	}
-	if events&EVENT_WRITE != 0 {
-		e |= unix.EPOLLOUT
-	}
-	return e
-}
-
-func (ep *epoll) ctl(op int, name string, fd int, events uint32) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(ep.epfd, op, fd, &ev); err != nil {
+// ctl makes one epoll_ctl call on epfd, with fd and tag as the event's data.
+func ctl(epfd, op int, name string, fd int, events, tag uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(tag)}
+	if err := unix.EpollCtl(epfd, op, fd, &ev); err != nil {
 		return fmt.Errorf("selectors: epoll_ctl %s fd %d: %w", name, fd, err)
 	}
 	return nil
 }
 
-func (ep *epoll) add(fd int, events Events) error {
-	// A stale item under fd's number would report beside the new one, or
-	// alone when the new file is not ready, as if it were the new file's:
-	// purge it first, or refuse the registration.
-	if ep.suspect {
-		if err := ep.purge(); err != nil {
-			return err
-		}
-		// A Select blocked meanwhile waits on the old set, which sees
-		// neither fd nor any change made from now on: wake it, and it
-		// waits again on the new one (the waker is in both). A wake that
-		// no Select meets costs the next one an empty wait. An error
-		// here would leave that Select on the old set, as a lost wakeup
-		// does (see selector.changed): the registration itself is sound.
-		_ = ep.waker.wake()
+func (ep *epoll) add(fd int, events Events, tag uint32) error {
+	err := ctl(ep.epfd, unix.EPOLL_CTL_ADD, "add", fd, toPoll(events), tag)
+	if errors.Is(err, unix.EEXIST) {
+		// fd is not registered, so its item is a stale one of the same
+		// file, closed and put back under its old number (dup2): make it
+		// this registration's.
+		err = ctl(ep.epfd, unix.EPOLL_CTL_MOD, "add", fd, toPoll(events), tag)
 	}
-	return ep.ctl(unix.EPOLL_CTL_ADD, "add", fd, toEpoll(events))
+	ep.changed()
+	return err
 }
 
-func (ep *epoll) modify(fd int, _, events Events) error {
-	return ep.ctl(unix.EPOLL_CTL_MOD, "mod", fd, toEpoll(events))
+func (ep *epoll) modify(fd int, _, events Events, tag uint32) error {
+	ep.changed()
+	return ctl(ep.epfd, unix.EPOLL_CTL_MOD, "mod", fd, toPoll(events), tag)
 }
 
 func (ep *epoll) remove(fd int, _ Events) error {
-	err := ep.ctl(unix.EPOLL_CTL_DEL, "del", fd, 0)
-	// The descriptor was closed (EBADF), or its number now names another
-	// file, one never added (ENOENT) or one epoll refuses, a regular file
-	// or a directory (EPERM). Its item left the set with its file, unless
-	// the file lives on: then it is stale (see purge).
-	if errors.Is(err, unix.EBADF) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EPERM) {
+	ep.changed()
+	switch err := unix.EpollCtl(ep.epfd, unix.EPOLL_CTL_DEL, fd, &unix.EpollEvent{}); err {
+	case nil:
+		return nil
+	case unix.EBADF, unix.ENOENT, unix.EPERM:
+		// The descriptor was closed (EBADF), or its number now names
+		// another file, one never added (ENOENT) or one epoll refuses, a
+		// regular file or a directory (EPERM). Its item left the set with
+		// its file, unless the file lives on: then it is stale.
 		ep.suspect = true
 		return nil
+	default:
+		return fmt.Errorf("selectors: epoll_ctl del fd %d: %w", fd, err)
 	}
-	return err
+}
+
+// changed wakes a wait in fallback, whose pollfd records no longer match
+// the keys; ready rebuilds them.
+func (ep *epoll) changed() {
+	if ep.fallback != nil {
+		// As in selector.changed, an error would only leave the wait on
+		// the old records, as a lost wakeup does.
+		_ = ep.w.wake()
+	}
 }
 
 // reserve sizes the buffer as Python sizes its epoll.poll: room for every
@@ -151,10 +167,13 @@ func (ep *epoll) reserve(registered int) {
 }
 
 func (ep *epoll) wait(timeout time.Duration) (int, error) {
+	if ep.fallback != nil {
+		return ep.waitFallback(timeout)
+	}
 	// The system calls are made here, not through unix.EpollWait or a
 	// helper: one frame fewer to return through after each, and the
-	// returns right after a system call are where a profile of a busy
-	// loop finds much of its user time.
+	// returns right after a system call are where a busy loop spends much
+	// of its user time.
 	//
 	// When the last wait found several descriptors ready, look first
 	// without blocking, through a raw system call that skips the Go
@@ -184,45 +203,83 @@ func (ep *epoll) wait(timeout time.Duration) (int, error) {
 	return 0, fmt.Errorf("selectors: epoll_wait: %w", errno)
 }
 
+// waitFallback waits on the fallback's records with poll(2), for purgeRetry
+// at most, and then collects the epoll set's events without blocking.
+func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
+	if timeout < 0 || timeout > purgeRetry {
+		timeout = purgeRetry
+	}
+	n, err := unix.Poll(ep.fallback, millis(timeout))
+	if err == unix.EINTR || n == 0 {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: poll: %w", err)
+	}
+	n, err = unix.EpollWait(ep.epfd, ep.events, 0)
+	if err == unix.EINTR {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("selectors: epoll_wait: %w", err)
+	}
+	return n, nil
+}
+
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	woken, keyless := false, false
-	wfd := int32(ep.waker.readFD())
+	if ep.suspect || ep.fallback != nil {
+		return ep.readySuspect(dst, keys, n)
+	}
+	woken := false
 	// With several events, a first pass only loads each one's key. A busy
 	// loop's caches have lost most keys since its last wait (its own
-	// system calls evict them), and a miss on the key is where a profile
-	// at 200 connections found the time of appendReady. In a pass that
-	// does nothing else the loads are independent and the CPU overlaps
-	// their misses, where the pass below, a call per event, meets them one
-	// at a time. Side by side with the commit before it at 200
-	// connections, it cut the example server's user time per round trip
-	// to 0.94 (0.90–0.97). Where every key is in the cache already, as in
-	// the micro benchmarks, it only adds a loop: 1–3% with all ready.
+	// system calls evict them); in a pass that does nothing else the loads
+	// are independent and the CPU overlaps their misses, where the pass
+	// below, a call per event, meets them one at a time.
 	if n > 1 {
 		ep.touch(keys, n)
 	}
-	// epoll reports a descriptor once per wait (add keeps a number from
-	// holding two items), so each event is a Ready of its own, appended
-	// without appendReady's check for an earlier one to merge into, as
-	// Python's EpollSelector appends them.
+	// epoll reports an item once per wait, and without a stale item no
+	// two items share a number, so each event is a Ready of its own,
+	// appended without appendReady's check for an earlier one to merge
+	// into, as Python's EpollSelector appends them.
 	for i := range ep.events[:n] {
 		e := &ep.events[i]
-		if e.Fd == wfd {
-			ep.waker.drain()
+		if e.Fd == ep.wfd {
 			woken = true
 			continue
 		}
-		k := keys.get(int(e.Fd))
-		if k == nil {
-			keyless = true
+		// A descriptor unregistered since the wait has no key.
+		if k := keys.get(int(e.Fd)); k != nil {
+			if m := fromPoll(e.Events) & k.Events; m != 0 {
+				dst = appendKey(dst, k, m)
+			}
+		}
+	}
+	return dst, woken
+}
+
+// readySuspect is ready while a stale item may exist: an event whose tag
+// is not its number's registration's is the stale item's, ignored, and
+// counted towards a purge.
+func (ep *epoll) readySuspect(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
+	woken, foreign := false, false
+	for i := range ep.events[:n] {
+		e := &ep.events[i]
+		if e.Fd == ep.wfd {
+			woken = true
 			continue
 		}
-		if m := pollMask(e.Events, unix.EPOLLIN, unix.EPOLLOUT) & k.Events; m != 0 {
+		k, tag := keys.getTagged(int(e.Fd))
+		if k == nil || tag != uint32(e.Pad) {
+			foreign = true
+			continue
+		}
+		if m := fromPoll(e.Events) & k.Events; m != 0 {
 			dst = appendKey(dst, k, m)
 		}
 	}
-	if ep.suspect {
-		ep.sawKeyless(keyless)
-	}
+	ep.sawForeign(foreign)
 	return dst, woken
 }
 
@@ -237,61 +294,67 @@ func (ep *epoll) touch(keys *keyTable, n int) {
 	ep.touched = all
 }
 
-// sawKeyless counts the waits in a row that reported a descriptor with no
-// key (keyless), while a stale item may exist, and purges at the second.
+// sawForeign counts the waits in a row that reported an event of no live
+// registration (foreign) while a stale item may exist, and purges at the
+// second, or in fallback every purgeRetry.
 //
-// Stale items (see purge) exist only once a descriptor was closed while
-// registered. Then a number without a key in two waits in a row betrays
-// one: a key unregistered during a wait is gone from the kernel by the
-// next. Without suspicion a keyless event is only such an unregistration,
-// and never worth a purge.
-func (ep *epoll) sawKeyless(keyless bool) {
-	if keyless {
-		ep.keylessWaits++
-	} else {
-		ep.keylessWaits = 0
+// A registration removed during a wait can report in that wait, but not in
+// the next: its item is gone from the kernel by then. Only a stale item
+// reports in two waits in a row.
+func (ep *epoll) sawForeign(foreign bool) {
+	switch {
+	case ep.fallback != nil:
+		if clock() < ep.retryPurge {
+			ep.fallback = ep.pollFDs(ep.fallback) // the keys may have changed
+			return
+		}
+	case !foreign:
+		ep.foreignWaits = 0
+		return
+	default:
+		if ep.foreignWaits++; ep.foreignWaits < 2 {
+			return
+		}
 	}
-	if ep.keylessWaits > 1 {
-		// A failure leaves the old set, to be purged at the next sign.
-		_ = ep.purge()
+	if err := ep.purge(); err != nil {
+		// Most likely out of descriptors (EMFILE): wait on the records
+		// until a purge can be made, not on a set that reports at once.
+		ep.fallback = ep.pollFDs(ep.fallback)
+		ep.retryPurge = clock() + purgeRetry
+		return
 	}
+	ep.fallback = nil
+}
+
+// pollFDs returns the pollfd records of the waker and the keys, in buf's
+// memory.
+func (ep *epoll) pollFDs(buf []unix.PollFd) []unix.PollFd {
+	buf = append(buf[:0], pollFD(int(ep.wfd), EVENT_READ))
+	for i := range ep.keys.len() {
+		k := ep.keys.at(i)
+		buf = append(buf, pollFD(k.FD, k.Events))
+	}
+	return buf
 }
 
 // purge replaces the kernel's epoll set with a new one holding only the
-// waker and the keys, under the same descriptor number.
-//
-// It rids the set of stale items. A descriptor closed while registered,
-// whose open file lives on through another descriptor (dup, fork,
-// SCM_RIGHTS), keeps its item, since the kernel drops items only when the
-// file is released: Unregister cannot remove it (EPOLL_CTL_DEL of a closed
-// number fails with EBADF), and it goes on reporting under the old number,
-// with no key (every wait returns at once: Select would spin), or under
-// the number of a file registered since, where it reports beside that
-// file's item or, when that file is not ready, alone and as if it were
-// that file. Only a new set is rid of it. ready purges when keyless events
-// betray one, and add before it registers a number while one may exist, so
-// that no number ever holds two items.
-//
-// A failure leaves the old set in place, and is returned.
+// waker and the keys, under the same descriptor number. A failure leaves
+// the old set in place, and is returned.
 func (ep *epoll) purge() error {
-	ep.keylessWaits = 0
+	ep.foreignWaits = 0
 	fresh, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("selectors: epoll purge: epoll_create1: %w", err)
 	}
 	defer unix.Close(fresh)
-	add := func(fd int, events uint32) error {
-		ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-		return unix.EpollCtl(fresh, unix.EPOLL_CTL_ADD, fd, &ev)
-	}
-	if err := add(ep.waker.readFD(), unix.EPOLLIN); err != nil {
-		return fmt.Errorf("selectors: epoll purge: epoll_ctl add waker: %w", err)
+	if err := ctl(fresh, unix.EPOLL_CTL_ADD, "add", int(ep.wfd), unix.EPOLLIN, 0); err != nil {
+		return fmt.Errorf("selectors: epoll purge: %w", err)
 	}
 	for i := range ep.keys.len() {
 		k := ep.keys.at(i)
 		// A key whose descriptor is closed (EBADF) or is now a regular
 		// file (EPERM) had no live item in the old set either.
-		_ = add(k.FD, toEpoll(k.Events))
+		_ = ctl(fresh, unix.EPOLL_CTL_ADD, "add", k.FD, toPoll(k.Events), ep.keys.tag(k.FD))
 	}
 	// Dup3 swaps the new set in under the old number atomically: the old
 	// set, and its stale items, go when its file is released.
@@ -302,10 +365,6 @@ func (ep *epoll) purge() error {
 	return nil
 }
 
-func (ep *epoll) wake() error { return ep.waker.wake() }
+func (ep *epoll) owns(fd int) bool { return fd == ep.epfd }
 
-func (ep *epoll) owns(fd int) bool { return fd == ep.epfd || ep.waker.owns(fd) }
-
-func (ep *epoll) close() error {
-	return errors.Join(ep.waker.close(), closeFD("epoll", ep.epfd))
-}
+func (ep *epoll) close() error { return closeFD("epoll", ep.epfd) }

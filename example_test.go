@@ -28,8 +28,8 @@ func ExampleSelector_Wakeup() {
 // Events print as Python spells them, with unknown bits in hexadecimal.
 func ExampleEvents_String() {
 	fmt.Println(selectors.EVENT_READ | selectors.EVENT_WRITE)
-	fmt.Println(selectors.Events(0), selectors.Events(4), selectors.EVENT_READ|8)
+	fmt.Println(selectors.Events(0), selectors.EVENT_URGENT, selectors.EVENT_READ|8)
 	// Output:
 	// EVENT_READ|EVENT_WRITE
-	// 0 0x4 EVENT_READ|0x8
+	// 0 EVENT_URGENT EVENT_READ|0x8
 }

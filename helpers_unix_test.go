@@ -103,3 +103,60 @@ func openFDs(t testing.TB) int {
 	}
 	return -1
 }
+
+// tcpPair returns the two ends of a non-blocking TCP connection over
+// 127.0.0.1, closed at the end of the test as socketPair's are: what
+// urgent data needs, which Unix sockets do not carry.
+func tcpPair(t testing.TB) (a, b int) {
+	t.Helper()
+	socket := func() int {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		require.NoError(t, err)
+		unix.CloseOnExec(fd)
+		return fd
+	}
+	ln := socket()
+	defer unix.Close(ln)
+	require.NoError(t, unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	require.NoError(t, unix.Listen(ln, 1))
+	addr, err := unix.Getsockname(ln)
+	require.NoError(t, err)
+	b = socket()
+	trackEnd(t, b)
+	require.NoError(t, unix.Connect(b, addr))
+	a, _, err = unix.Accept(ln)
+	require.NoError(t, err)
+	unix.CloseOnExec(a)
+	trackEnd(t, a)
+	for _, fd := range []int{a, b} {
+		require.NoError(t, unix.SetNonblock(fd, true))
+	}
+	return a, b
+}
+
+// sendOOB sends c on TCP socket fd as urgent (out-of-band) data.
+func sendOOB(t testing.TB, fd int, c byte) {
+	t.Helper()
+	require.NoError(t, unix.Sendto(fd, []byte{c}, unix.MSG_OOB, nil))
+}
+
+// recvOOB reads the urgent byte waiting on TCP socket fd.
+func recvOOB(t testing.TB, fd int) byte {
+	t.Helper()
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_OOB)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	return b[0]
+}
+
+// resetEnd closes fd with SO_LINGER 0, so that its peer is reset.
+func resetEnd(t testing.TB, fd int) {
+	t.Helper()
+	require.NoError(t, unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}))
+	closeEnd(t, fd)
+}
+
+func init() {
+	unmadeSelectors = append(unmadeSelectors, &PollSelector{}, (*PollSelector)(nil), &SelectSelector{}, (*SelectSelector)(nil))
+}

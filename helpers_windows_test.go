@@ -105,6 +105,41 @@ func openFDs(t testing.TB) int {
 	return -1
 }
 
+// tcpPair returns the two ends of a non-blocking TCP connection over
+// 127.0.0.1: socketPair's on Windows.
+func tcpPair(t testing.TB) (a, b int) { return socketPair(t) }
+
+// sendOOB sends c on socket s as urgent (out-of-band) data.
+func sendOOB(t testing.TB, s int, c byte) {
+	t.Helper()
+	var sent uint32
+	require.NoError(t, windows.WSASend(windows.Handle(s), &windows.WSABuf{Len: 1, Buf: &c}, 1, &sent, windows.MSG_OOB, nil, nil))
+	require.Equal(t, uint32(1), sent)
+}
+
+// recvOOB reads the urgent byte waiting on socket s.
+func recvOOB(t testing.TB, s int) byte {
+	t.Helper()
+	var c byte
+	var n uint32
+	flags := uint32(windows.MSG_OOB)
+	require.NoError(t, windows.WSARecv(windows.Handle(s), &windows.WSABuf{Len: 1, Buf: &c}, 1, &n, &flags, nil, nil))
+	require.Equal(t, uint32(1), n)
+	return c
+}
+
+// resetEnd closes s with SO_LINGER 0, so that its peer is reset.
+func resetEnd(t testing.TB, s int) {
+	t.Helper()
+	l := windows.Linger{Onoff: 1, Linger: 0}
+	require.NoError(t, windows.SetsockoptLinger(windows.Handle(s), windows.SOL_SOCKET, windows.SO_LINGER, &l))
+	closeEnd(t, s)
+}
+
+func init() {
+	unmadeSelectors = append(unmadeSelectors, &SelectSelector{}, (*SelectSelector)(nil), &AFDSelector{}, (*AFDSelector)(nil))
+}
+
 // nonSockets returns handles that are not sockets, as the file objects
 // a user might pass: a file, both ends of a pipe, and the file's handle
 // as an integer. They are closed at the end of the test.

@@ -117,26 +117,28 @@ const denseFDs = 1 << 20
 // keyTable holds the registered keys, found by descriptor in O(1) on the
 // per-event path of Select without a map for ordinary descriptors.
 //
-// That path reads the table's header, dense[fd] and the key's slot, and a
-// busy loop's caches have often lost them since the last Select (the
-// kernel's own work in between evicts them), so each of them is laid out
-// to cost one cache line.
+// That path reads the table's header, dense[fd] and the key's slot, which
+// a busy loop's caches have often lost since the last Select (the kernel's
+// own work in between evicts them), so each of them is laid out to cost
+// one cache line.
 type keyTable struct {
-	dense []int32       // fd → 1 + index in slots; 0 when fd is not registered
-	slots []keySlot     // in no particular order
-	pass  uint32        // the current pass of appendReady
-	far   map[int]int32 // as dense, for fd >= denseFDs
+	dense   []int32       // fd → 1 + index in slots; 0 when fd is not registered
+	slots   []keySlot     // in no particular order
+	pass    uint32        // the current pass of appendReady
+	lastTag uint32        // the tag of the last registration
+	far     map[int]int32 // as dense, for fd >= denseFDs
 }
 
-// keySlot is a key with its readyMark, padded to a multiple of 64 bytes,
-// the cache line of the CPUs Go runs on. The key and the mark come first
-// and fit in 56 bytes on 64-bit platforms, within one line whether the
+// keySlot is a key with its registration's tag and its readyMark, padded
+// to a multiple of 64 bytes, the cache line of the CPUs Go runs on. The
+// rest fits in 60 bytes on 64-bit platforms, within one line whether the
 // slice starts on a line or 8 bytes past one, where the Go allocator puts
 // a larger object with pointers behind its header.
 type keySlot struct {
 	key  SelectorKey
+	tag  uint32    // unique to the registration (see newTag)
 	mark readyMark // where the current pass of appendReady put key's Ready
-	_    [(64 - (unsafe.Sizeof(SelectorKey{})+unsafe.Sizeof(readyMark{}))%64) % 64]byte
+	_    [(64 - (unsafe.Sizeof(SelectorKey{})+4+unsafe.Sizeof(readyMark{}))%64) % 64]byte
 }
 
 // readyMark is where a pass of appendReady put a key's Ready in the result,
@@ -149,10 +151,8 @@ type readyMark struct {
 // get returns the key registered for fd, or nil. The pointer is valid until
 // the table next changes.
 func (t *keyTable) get(fd int) *SelectorKey {
-	if i := t.slot(fd); i != 0 {
-		return &t.slots[i-1].key
-	}
-	return nil
+	k, _ := t.getTagged(fd)
+	return k
 }
 
 // len returns the number of keys.
@@ -174,14 +174,36 @@ func (t *keyTable) slot(fd int) int32 {
 	return 0
 }
 
-// put adds key, or replaces the key registered for key.FD.
-func (t *keyTable) put(key SelectorKey) {
-	if k := t.get(key.FD); k != nil {
-		*k = key
-		return
-	}
-	t.slots = append(t.slots, keySlot{key: key})
+// put adds key, registered with tag, for key.FD, which has no key.
+func (t *keyTable) put(key SelectorKey, tag uint32) {
+	t.slots = append(t.slots, keySlot{key: key, tag: tag})
 	t.setIndex(key.FD, int32(len(t.slots)))
+}
+
+// newTag returns a tag for a new registration. A poller that can carry a
+// word of its own in the kernel's events (epoll) keeps it there, to tell
+// the events of a registration from those of an earlier one under the same
+// number that the kernel still holds. It wraps after 2^32 registrations.
+func (t *keyTable) newTag() uint32 {
+	t.lastTag++
+	return t.lastTag
+}
+
+// tag returns the tag of fd's registration, or 0 if it has none.
+func (t *keyTable) tag(fd int) uint32 {
+	if i := t.slot(fd); i != 0 {
+		return t.slots[i-1].tag
+	}
+	return 0
+}
+
+// getTagged returns the key registered for fd and its tag, or nil.
+func (t *keyTable) getTagged(fd int) (*SelectorKey, uint32) {
+	if i := t.slot(fd); i != 0 {
+		s := &t.slots[i-1]
+		return &s.key, s.tag
+	}
+	return nil, 0
 }
 
 // beginPass starts turning one wait's kernel events into Ready with

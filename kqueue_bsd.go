@@ -29,17 +29,25 @@ type KqueueSelector struct {
 // NewKqueueSelector returns a KqueueSelector, or the kernel's error
 // wrapped (EMFILE when the process is out of descriptors).
 func NewKqueueSelector() (*KqueueSelector, error) {
-	kq, err := newKqueue()
+	fd, err := unix.Kqueue()
 	if err != nil {
+		return nil, fmt.Errorf("selectors: kqueue: %w", err)
+	}
+	unix.CloseOnExec(fd)
+	w, wfd, err := newKqueueWaker(fd)
+	if err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
-	return &KqueueSelector{selector: newSelector("kqueue", kq)}, nil
+	s := &KqueueSelector{}
+	s.init("kqueue", &kqueue{fd: fd, wfd: wfd}, w, kqueueEvents)
+	return s, nil
 }
 
 // Fileno returns the kqueue descriptor, or -1 once the selector is closed.
 // Like Python's fileno, it is for the caller to watch, never to close.
 func (s *KqueueSelector) Fileno() int {
-	if s.closed.Load() {
+	if !s.core().isOpen() {
 		return -1
 	}
 	return s.p.(*kqueue).fd
@@ -48,24 +56,13 @@ func (s *KqueueSelector) Fileno() int {
 // kqueue is the poller of KqueueSelector.
 type kqueue struct {
 	fd     int
-	waker  kqueueWaker
+	wfd    int             // the waker's descriptor, or -1 if it has none (see isWake)
 	events []unix.Kevent_t // filled by wait, read by ready
 	ts     unix.Timespec   // wait's timeout, here so that a wait allocates nothing
 }
 
-func newKqueue() (*kqueue, error) {
-	fd, err := unix.Kqueue()
-	if err != nil {
-		return nil, fmt.Errorf("selectors: kqueue: %w", err)
-	}
-	unix.CloseOnExec(fd)
-	w, err := newKqueueWaker(fd)
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	return &kqueue{fd: fd, waker: w}, nil
-}
+// kqueueEvents is what the kqueue backend can report.
+const kqueueEvents = EVENT_READ | EVENT_WRITE
 
 // filter is the kqueue filter that watches a descriptor for one event.
 type filter struct {
@@ -105,7 +102,7 @@ func (kq *kqueue) change(op string, fd int, f filter, flags int) error {
 	return nil
 }
 
-func (kq *kqueue) add(fd int, events Events) error {
+func (kq *kqueue) add(fd int, events Events, _ uint32) error {
 	for i, f := range filters {
 		if events&f.event == 0 {
 			continue
@@ -136,7 +133,7 @@ func (kq *kqueue) add(fd int, events Events) error {
 // A failed add has added no filter beyond the old events (kevent stops
 // there), and the selector's remove of those, which ignores filters
 // already gone, leaves nothing behind.
-func (kq *kqueue) modify(fd int, old, events Events) error {
+func (kq *kqueue) modify(fd int, old, events Events, _ uint32) error {
 	if err := kq.remove(fd, old&^events); err != nil {
 		return err
 	}
@@ -232,8 +229,7 @@ func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	keys.beginPass()
 	for i := range kq.events[:n] {
 		e := &kq.events[i]
-		if kq.waker.is(e) {
-			kq.waker.drain()
+		if kq.isWake(e) {
 			woken = true
 			continue
 		}
@@ -244,10 +240,6 @@ func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	return dst, woken
 }
 
-func (kq *kqueue) wake() error { return kq.waker.wake() }
+func (kq *kqueue) owns(fd int) bool { return fd == kq.fd }
 
-func (kq *kqueue) owns(fd int) bool { return fd == kq.fd || kq.waker.owns(fd) }
-
-func (kq *kqueue) close() error {
-	return errors.Join(kq.waker.close(), closeFD("kqueue", kq.fd))
-}
+func (kq *kqueue) close() error { return closeFD("kqueue", kq.fd) }

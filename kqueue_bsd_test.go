@@ -15,6 +15,16 @@ import (
 // kernelFilters returns the filters that the kqueue itself reports ready
 // for fd now, whatever Select makes of them: what the selector asked of
 // the kernel.
+func init() {
+	unmadeSelectors = append(unmadeSelectors, &KqueueSelector{}, (*KqueueSelector)(nil))
+}
+
+// A selector not made by its constructor has no descriptor.
+func TestKqueueFilenoUnmade(t *testing.T) {
+	assert.Equal(t, -1, (&KqueueSelector{}).Fileno())
+	assert.Equal(t, -1, (*KqueueSelector)(nil).Fileno())
+}
+
 func kernelFilters(t testing.TB, s *KqueueSelector, fd int) []int {
 	t.Helper()
 	events := make([]unix.Kevent_t, 16)

@@ -15,7 +15,7 @@ func init() {
 
 // PollSelector is a Selector over poll(2). It has no limit on descriptor
 // numbers, but each Select costs time in proportion to the number of
-// descriptors registered, in the kernel and here.
+// descriptors registered, in the kernel and here. EVENT_URGENT is POLLPRI.
 type PollSelector struct {
 	selector
 }
@@ -27,48 +27,27 @@ func NewPollSelector() (*PollSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PollSelector{newSelector("poll", &pollSet{waker: w, stale: true})}, nil
+	s := &PollSelector{}
+	s.init("poll", &pollSet{wfd: w.readFD()}, w, pollLikeEvents)
+	return s, nil
 }
 
-// pollSet is the poller of PollSelector. Registrations only mark the set
-// stale; sync rebuilds it from the keys before the next wait, and a wait
-// already blocked is woken to pick up the change.
+// pollSet is the poller of PollSelector: the pollfd records of the waker
+// and the keys, rebuilt by the selector after a change.
 type pollSet struct {
-	waker waker
-	fds   []unix.PollFd // fds[0] is the waker
-	stale bool
+	wfd int
+	fds []unix.PollFd // fds[0] is the waker
 }
 
-// pollFD returns the pollfd record that watches fd for events. The
-// field's type differs between platforms (int16, uint16 on AIX), so the
-// bits go in as untyped constants.
-func pollFD(fd int, events Events) unix.PollFd {
-	pfd := unix.PollFd{Fd: int32(fd)}
-	if events&EVENT_READ != 0 {
-		pfd.Events |= unix.POLLIN
-	}
-	if events&EVENT_WRITE != 0 {
-		pfd.Events |= unix.POLLOUT
-	}
-	return pfd
-}
+func (p *pollSet) check(int) error { return nil }
 
-func (p *pollSet) add(int, Events) error            { p.stale = true; return nil }
-func (p *pollSet) modify(int, Events, Events) error { p.stale = true; return nil }
-func (p *pollSet) remove(int, Events) error         { p.stale = true; return nil }
-
-func (p *pollSet) sync(keys *keyTable) {
-	if p.stale {
-		p.fds = append(p.fds[:0], pollFD(p.waker.readFD(), EVENT_READ))
-		for i := range keys.len() {
-			k := keys.at(i)
-			p.fds = append(p.fds, pollFD(k.FD, k.Events))
-		}
-		p.stale = false
+func (p *pollSet) rebuild(keys *keyTable) {
+	p.fds = append(p.fds[:0], pollFD(p.wfd, EVENT_READ))
+	for i := range keys.len() {
+		k := keys.at(i)
+		p.fds = append(p.fds, pollFD(k.FD, k.Events))
 	}
 }
-
-func (p *pollSet) reserve(int) {}
 
 func (p *pollSet) wait(timeout time.Duration) (int, error) {
 	n, err := unix.Poll(p.fds, millis(timeout))
@@ -84,7 +63,6 @@ func (p *pollSet) wait(timeout time.Duration) (int, error) {
 func (p *pollSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	woken := false
 	if n > 0 && p.fds[0].Revents != 0 {
-		p.waker.drain()
 		woken = true
 		n--
 	}
@@ -95,39 +73,11 @@ func (p *pollSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			continue
 		}
 		n--
-		// The keys may have changed since the wait (see epoll.ready):
-		// appendReady skips a descriptor without a key.
-		dst, _ = keys.appendReady(dst, int(pfd.Fd), pollMask(uint32(uint16(pfd.Revents)), unix.POLLIN, unix.POLLOUT))
+		// The keys may have changed since the wait: appendReady skips a
+		// descriptor without a key.
+		dst, _ = keys.appendReady(dst, int(pfd.Fd), fromPoll(revents(pfd)))
 	}
 	return dst, woken
 }
 
-func (p *pollSet) wake() error { return p.waker.wake() }
-
-func (p *pollSet) owns(fd int) bool { return p.waker.owns(fd) }
-
-func (p *pollSet) close() error { return p.waker.close() }
-
-// millis converts a wait to whole milliseconds for poll, epoll and
-// /dev/poll, rounded up so that a wait never ends early: -1 for no limit.
-func millis(d time.Duration) int {
-	if d < 0 {
-		return -1
-	}
-	return int((d + time.Millisecond - 1) / time.Millisecond)
-}
-
-// pollMask turns the revents of poll, epoll or /dev/poll into Events the
-// way Python does: anything but plain input (errors, hang-ups) makes a
-// descriptor writable and anything but plain output makes it readable, so
-// that the caller's next read or write meets the condition.
-func pollMask(revents, in, out uint32) Events {
-	var m Events
-	if revents&^in != 0 {
-		m |= EVENT_WRITE
-	}
-	if revents&^out != 0 {
-		m |= EVENT_READ
-	}
-	return m
-}
+func (p *pollSet) close() error { return nil }

@@ -25,7 +25,9 @@ func init() {
 // refuses larger ones at Register with ErrInvalidFileObj. Each Select costs
 // time in proportion to the highest descriptor registered. A descriptor
 // closed while registered makes Select fail with EBADF until it is
-// unregistered.
+// unregistered. EVENT_URGENT is the exceptional set; select(2) reports a
+// socket's error only in the read and write sets, so a socket registered
+// for EVENT_URGENT alone meets its error at its next operation.
 type SelectSelector struct {
 	selector
 }
@@ -41,62 +43,65 @@ func NewSelectSelector() (*SelectSelector, error) {
 		w.close()
 		return nil, fmt.Errorf("%w: no descriptor below FD_SETSIZE %d left for the waker", ErrInvalidFileObj, fdSetSize)
 	}
-	return &SelectSelector{newSelector("select", &selectSet{waker: w, stale: true})}, nil
+	s := &SelectSelector{}
+	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents)
+	return s, nil
 }
 
-// selectSet is the poller of SelectSelector. Like pollSet it rebuilds its
-// sets from the keys when they changed; wait works on copies, since
-// select(2) overwrites the sets it is given.
+// selectSet is the poller of SelectSelector: the fd_sets of the waker and
+// the keys, rebuilt by the selector after a change. wait works on copies,
+// since select(2) overwrites the sets it is given.
 type selectSet struct {
-	waker          waker
-	read, write    unix.FdSet // what is registered
-	rready, wready unix.FdSet // what the last wait reported
-	nfd            int        // 1 + the highest descriptor in the sets
-	stale          bool
+	wfd                    int
+	read, write, except    unix.FdSet // what is registered
+	rready, wready, xready unix.FdSet // what the last wait reported
+	nfd                    int        // 1 + the highest descriptor in the sets
+	hasExcept              bool       // some key watches for EVENT_URGENT
 }
 
-func (p *selectSet) add(fd int, _ Events) error {
+func (p *selectSet) check(fd int) error {
 	if fd >= fdSetSize {
 		return fmt.Errorf("%w: fd %d is not below FD_SETSIZE %d", ErrInvalidFileObj, fd, fdSetSize)
 	}
-	p.stale = true
 	return nil
 }
 
-func (p *selectSet) modify(int, Events, Events) error { p.stale = true; return nil }
-func (p *selectSet) remove(int, Events) error         { p.stale = true; return nil }
-
-func (p *selectSet) sync(keys *keyTable) {
-	if p.stale {
-		p.read.Zero()
-		p.write.Zero()
-		wfd := p.waker.readFD()
-		p.read.Set(wfd)
-		p.nfd = wfd + 1
-		for i := range keys.len() {
-			k := keys.at(i)
-			if k.Events&EVENT_READ != 0 {
-				p.read.Set(k.FD)
-			}
-			if k.Events&EVENT_WRITE != 0 {
-				p.write.Set(k.FD)
-			}
-			p.nfd = max(p.nfd, k.FD+1)
+func (p *selectSet) rebuild(keys *keyTable) {
+	p.read.Zero()
+	p.write.Zero()
+	p.except.Zero()
+	p.hasExcept = false
+	p.read.Set(p.wfd)
+	p.nfd = p.wfd + 1
+	for i := range keys.len() {
+		k := keys.at(i)
+		if k.Events&EVENT_READ != 0 {
+			p.read.Set(k.FD)
 		}
-		p.stale = false
+		if k.Events&EVENT_WRITE != 0 {
+			p.write.Set(k.FD)
+		}
+		if k.Events&EVENT_URGENT != 0 {
+			p.except.Set(k.FD)
+			p.hasExcept = true
+		}
+		p.nfd = max(p.nfd, k.FD+1)
 	}
 }
 
-func (p *selectSet) reserve(int) {}
-
 func (p *selectSet) wait(timeout time.Duration) (int, error) {
 	p.rready, p.wready = p.read, p.write
+	var except *unix.FdSet
+	if p.hasExcept {
+		p.xready = p.except
+		except = &p.xready
+	}
 	var tv *unix.Timeval
 	if timeout >= 0 {
 		t := unix.NsecToTimeval(timeout.Nanoseconds()) // rounds up to a microsecond
 		tv = &t
 	}
-	n, err := unix.Select(p.nfd, &p.rready, &p.wready, nil, tv)
+	n, err := unix.Select(p.nfd, &p.rready, &p.wready, except, tv)
 	if err == unix.EINTR {
 		return 0, nil
 	}
@@ -110,11 +115,7 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	if n == 0 {
 		return dst, false
 	}
-	woken := false
-	if wfd := p.waker.readFD(); p.rready.IsSet(wfd) {
-		p.waker.drain()
-		woken = true
-	}
+	woken := p.rready.IsSet(p.wfd)
 	// One pass over the keys, one Ready per key: nothing to look up or
 	// merge, as appendReady does for a backend that reports descriptors.
 	for i := range keys.len() {
@@ -126,6 +127,9 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		if p.wready.IsSet(k.FD) {
 			m |= EVENT_WRITE
 		}
+		if p.hasExcept && p.xready.IsSet(k.FD) {
+			m |= EVENT_URGENT
+		}
 		if m &= k.Events; m != 0 {
 			dst = appendKey(dst, k, m)
 		}
@@ -133,8 +137,4 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	return dst, woken
 }
 
-func (p *selectSet) wake() error { return p.waker.wake() }
-
-func (p *selectSet) owns(fd int) bool { return p.waker.owns(fd) }
-
-func (p *selectSet) close() error { return p.waker.close() }
+func (p *selectSet) close() error { return nil }

@@ -3,6 +3,7 @@ package selectors
 import (
 	"fmt"
 	"math"
+	"slices"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,26 +15,23 @@ func init() {
 	backends[bySelect] = backend{"select", func() (Selector, error) { return asSelector(NewSelectSelector()) }}
 }
 
-// SelectSelector is a Selector over Winsock's select, the only backend on
-// Windows. It takes sockets only (SOCKET handles, and the net package's
-// TCP and UDP connections and listeners) and refuses any other handle,
-// such as a file or a pipe, at Register with ErrInvalidFileObj. It has no
-// fixed limit on the number of sockets: its sets are sized to what is
-// registered. Each Select costs time in proportion to the number of
-// sockets registered. A socket closed while registered makes Select fail
-// with WSAENOTSOCK until it is unregistered.
+// SelectSelector is a Selector over Winsock's select. It takes sockets
+// only (SOCKET handles, and the net package's TCP and UDP connections and
+// listeners) and refuses any other handle, such as a file or a pipe, at
+// Register with ErrInvalidFileObj. It has no fixed limit on the number of
+// sockets: its sets are sized to what is registered. Each Select costs
+// time in proportion to the number of sockets registered. A socket closed
+// while registered makes Select fail with WSAENOTSOCK until it is
+// unregistered.
 //
-// Every registered socket is also watched for Winsock's exceptional
-// conditions, where a failed non-blocking connect shows: it is reported
-// as EVENT_READ|EVENT_WRITE, masked by the events registered, as an error
-// is on Unix, so that a socket registered for EVENT_READ alone learns of
-// its failed connect too (Python watches only those registered for
-// EVENT_WRITE, and reports EVENT_WRITE). The other exceptional condition,
-// urgent (out-of-band) data waiting, is reported as EVENT_WRITE only, as
-// in Python, since a plain read does not take it, and once: the data stays
-// until read with MSG_OOB, and would keep every wait returning at once, a
-// Select spinning, so a socket seen with it leaves the except set until
-// its registration changes. It is connected, so no failed connect is lost.
+// A socket registered for EVENT_WRITE or EVENT_URGENT is also in Winsock's
+// exceptional set, as in Python: a failed non-blocking connect shows only
+// there, and is reported as every event registered, as an error is on
+// Unix. EVENT_URGENT is urgent (out-of-band) data waiting, reported until
+// it is read with MSG_OOB. A socket registered for EVENT_WRITE and not
+// EVENT_URGENT that has urgent data waiting leaves the exceptional set
+// until its registration changes: it would keep every wait returning at
+// once, and, connected, it can no longer fail to connect.
 type SelectSelector struct {
 	selector
 }
@@ -48,7 +46,9 @@ func NewSelectSelector() (*SelectSelector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SelectSelector{newSelector("select", &selectSet{waker: w, stale: true})}, nil
+	s := &SelectSelector{}
+	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents)
+	return s, nil
 }
 
 // soType is SO_TYPE, which golang.org/x/sys/windows lacks.
@@ -85,62 +85,59 @@ func (s fdSet) ptr() unsafe.Pointer {
 	return unsafe.Pointer(&s[0])
 }
 
-// selectSet is the poller of SelectSelector. Like the Unix one it
-// rebuilds its sets from the keys when they changed, and wait works on
-// copies, since select overwrites the sets it is given.
+// selectSet is the poller of SelectSelector: the sets of the waker and the
+// keys, rebuilt by the selector after a change. wait works on copies,
+// since select overwrites the sets it is given.
 type selectSet struct {
-	waker                  waker
-	read, write, except    fdSet // what is registered; except is every socket but those in urgent
-	rready, wready, xready fdSet // what the last wait reported
-	stale                  bool
-	urgent                 map[int]bool // sockets seen with urgent data since their registration last changed
+	wfd                    int
+	read, write, except    fdSet                // what is registered
+	rready, wready, xready fdSet                // what the last wait reported
+	muted                  map[int]registration // sockets out of except for their urgent data
 }
 
-func (p *selectSet) add(fd int, _ Events) error {
+// registration names a socket's registration: a Modify that changes its
+// events, or a new Register, makes another.
+type registration struct {
+	tag    uint32
+	events Events
+}
+
+func (p *selectSet) check(fd int) error {
 	// select refuses a set with any handle that is not a socket, so such
 	// a handle is refused here rather than failing every Select after.
 	if _, err := windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, soType); err != nil {
 		return fmt.Errorf("%w: handle %d is not a socket: %w", ErrInvalidFileObj, fd, err)
 	}
-	p.changed(fd)
 	return nil
 }
 
-func (p *selectSet) modify(fd int, _, _ Events) error { p.changed(fd); return nil }
-func (p *selectSet) remove(fd int, _ Events) error    { p.changed(fd); return nil }
-
-// changed marks the sets for a rebuild after fd's registration changed,
-// which puts it back in the except set.
-func (p *selectSet) changed(fd int) {
-	delete(p.urgent, fd)
-	p.stale = true
-}
-
-func (p *selectSet) sync(keys *keyTable) {
-	if p.stale {
-		p.read.reset()
-		p.write.reset()
-		p.except.reset()
-		// The waker keeps the read set from being empty: Winsock refuses
-		// a select with three empty sets, where Unix would just sleep.
-		p.read.add(p.waker.readFD())
-		for i := range keys.len() {
-			k := keys.at(i)
-			if k.Events&EVENT_READ != 0 {
-				p.read.add(k.FD)
-			}
-			if k.Events&EVENT_WRITE != 0 {
-				p.write.add(k.FD)
-			}
-			if !p.urgent[k.FD] {
-				p.except.add(k.FD)
-			}
+func (p *selectSet) rebuild(keys *keyTable) {
+	p.read.reset()
+	p.write.reset()
+	p.except.reset()
+	// The waker keeps the read set from being empty: Winsock refuses a
+	// select with three empty sets, where Unix would just sleep.
+	p.read.add(p.wfd)
+	muted := p.muted
+	p.muted = nil
+	for i := range keys.len() {
+		k := keys.at(i)
+		if k.Events&EVENT_READ != 0 {
+			p.read.add(k.FD)
 		}
-		p.stale = false
+		if k.Events&EVENT_WRITE != 0 {
+			p.write.add(k.FD)
+		}
+		if k.Events&(EVENT_WRITE|EVENT_URGENT) == 0 {
+			continue
+		}
+		if r := (registration{keys.tag(k.FD), k.Events}); muted[k.FD] == r {
+			p.keepMuted(k.FD, r) // the same registration: it stays out
+			continue
+		}
+		p.except.add(k.FD)
 	}
 }
-
-func (p *selectSet) reserve(int) {}
 
 // maxTimeval is the longest wait a timeval holds: its tv_sec is a 32-bit
 // long on Windows.
@@ -177,9 +174,8 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 	// into one Ready, and skips sockets unregistered since the wait.
 	keys.beginPass()
 	woken := false
-	wfd := p.waker.readFD()
 	for _, h := range p.rready.handles() {
-		if int(h) == wfd {
+		if int(h) == p.wfd {
 			woken = true
 			continue
 		}
@@ -189,27 +185,44 @@ func (p *selectSet) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		dst, _ = keys.appendReady(dst, int(h), EVENT_WRITE)
 	}
 	for _, h := range p.xready.handles() {
-		m, urgent := EVENT_READ|EVENT_WRITE, oobPending(h)
-		if urgent {
-			m = EVENT_WRITE
+		if !oobPending(h) {
+			// A failed connect: an error, every event.
+			dst, _ = keys.appendReady(dst, int(h), allEvents)
+			continue
 		}
-		var found bool
-		dst, found = keys.appendReady(dst, int(h), m)
-		if urgent && found { // found: not unregistered since the wait
-			if p.urgent == nil {
-				p.urgent = make(map[int]bool)
-			}
-			p.urgent[int(h)] = true
-			p.stale = true
+		k, tag := keys.getTagged(int(h))
+		if k == nil {
+			continue
 		}
-	}
-	if woken {
-		p.waker.drain()
+		if k.Events&EVENT_URGENT != 0 {
+			dst, _ = keys.appendReady(dst, int(h), EVENT_URGENT)
+			continue
+		}
+		p.mute(int(h), registration{tag, k.Events})
 	}
 	return dst, woken
 }
 
-func (p *selectSet) wake() error { return p.waker.wake() }
+// mute takes fd out of the exceptional set until its registration r
+// changes.
+func (p *selectSet) mute(fd int, r registration) {
+	p.keepMuted(fd, r)
+	for i, h := range p.except.handles() {
+		if int(h) == fd {
+			p.except = slices.Delete(p.except, 1+i, 2+i)
+			p.except[0]--
+			return
+		}
+	}
+}
+
+// keepMuted records that fd's registration r is out of the exceptional set.
+func (p *selectSet) keepMuted(fd int, r registration) {
+	if p.muted == nil {
+		p.muted = make(map[int]registration)
+	}
+	p.muted[fd] = r
+}
 
 // sioCatMark is Winsock's SIOCATMARK, _IOR('s', 7, u_long).
 const sioCatMark = 0x40047307
@@ -224,6 +237,4 @@ func oobPending(h uintptr) bool {
 	return err == nil && atMark == 0 // FALSE: urgent data before the mark
 }
 
-func (p *selectSet) owns(fd int) bool { return p.waker.owns(fd) }
-
-func (p *selectSet) close() error { return p.waker.close() }
+func (p *selectSet) close() error { return nil }

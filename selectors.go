@@ -22,28 +22,46 @@
 //
 // Select reports that a read or write will probably not block, nothing
 // more. Events can be spurious: a descriptor reported readable may still
-// return EAGAIN, so every descriptor watched should be in non-blocking mode
-// and every read or write should be ready to meet EAGAIN and wait for the
-// next report. Readiness is level-triggered, as in Python: a descriptor
-// stays ready, and is reported by every Select, until its data is read or
-// its buffer drained. Errors and hang-ups are reported as
-// EVENT_READ|EVENT_WRITE, masked by the events registered, so that the
-// next read or write meets the error.
+// have nothing to read, so every read or write in a selector loop must be
+// one that does not wait, and must be ready to find nothing and wait for
+// the next report. Readiness is level-triggered, as in Python: a
+// descriptor stays ready, and is reported by every Select, until its data
+// is read or its buffer drained. Errors and hang-ups are reported as every
+// event registered, so that the next read or write meets the error.
 //
-// Go's net and os types run their descriptors in non-blocking mode already,
-// but their Read and Write methods park the goroutine until done; a
-// selector loop reads and writes through syscall.RawConn or the raw
-// descriptor instead.
+// Go's own Read and Write methods (of *net.TCPConn, *os.File, ...) park
+// the goroutine until they are done, which stalls the whole loop: read,
+// write and accept with this package's [Read], [Write] and [Accept]
+// instead, which make one system call and return an error wrapping
+// [ErrWouldBlock] when it would wait.
+//
+// # Exceptional conditions
+//
+// EVENT_URGENT watches for a file's exceptional condition, where the
+// backend's kernel can report one:
+//
+//	backend   EVENT_URGENT is
+//	epoll     EPOLLPRI
+//	poll      POLLPRI
+//	devpoll   POLLPRI
+//	select    the exceptional set (exceptfds)
+//	kqueue    see KqueueSelector
+//
+// That is urgent (out-of-band) TCP data, a pseudo-terminal's status change
+// in packet mode, or a device's or a sysfs file's POLLPRI (a GPIO edge).
+// Register refuses it with ErrInvalidEvents where the kernel has no such
+// condition.
 //
 // # Closing
 //
 // Unregister a file object before closing it. A descriptor closed while
 // registered is dropped silently by epoll and kqueue, reported as an
-// error (EVENT_READ|EVENT_WRITE) by poll and /dev/poll, and makes select
+// error (every event registered) by poll and /dev/poll, and makes select
 // fail with EBADF until it is unregistered. Unregister still works after
 // the close. If its open file lives on through another descriptor (dup,
-// fork), epoll keeps reporting it under the old number; the epoll selector
-// then swaps in a new kernel set under the same number, without it.
+// fork), epoll keeps it in the kernel's set under the old number: the
+// epoll selector ignores its events, and swaps in a new kernel set under
+// the same number, without it, as soon as it reports.
 //
 // # Concurrency
 //
@@ -52,7 +70,12 @@
 // called while another goroutine is blocked in Select take effect for that
 // call on every backend. Wakeup makes a blocked Select return; Close makes
 // it return ErrClosed. The package starts no goroutines.
+//
+// A Selector is made by its constructor: a zero or nil one behaves as a
+// closed one, every method returning an error wrapping ErrClosed.
 package selectors
+
+//go:generate go run gen_methods.go
 
 import (
 	"errors"
@@ -67,18 +90,19 @@ import (
 	"unsafe"
 )
 
-// Events is a set of I/O events: EVENT_READ, EVENT_WRITE or both.
+// Events is a set of I/O events: EVENT_READ, EVENT_WRITE, EVENT_URGENT.
 type Events uint32
 
 // The events a file object can be watched for. The names keep Python's
 // spelling on purpose, as unix.EPOLLIN keeps C's.
 const (
-	EVENT_READ  Events = 1 << 0 // ready to read, or at end of stream, or in error
-	EVENT_WRITE Events = 1 << 1 // ready to write, or in error
+	EVENT_READ   Events = 1 << 0 // ready to read, or at end of stream, or in error
+	EVENT_WRITE  Events = 1 << 1 // ready to write, or in error
+	EVENT_URGENT Events = 1 << 2 // an exceptional condition: urgent data, a device's POLLPRI
 )
 
 // allEvents is every event a file object can be registered for.
-const allEvents = EVENT_READ | EVENT_WRITE
+const allEvents = EVENT_READ | EVENT_WRITE | EVENT_URGENT
 
 // String returns the events' names joined by "|", with any unknown bits in
 // hexadecimal: "EVENT_READ|EVENT_WRITE", "0", "EVENT_READ|0x8".
@@ -87,11 +111,13 @@ func (e Events) String() string {
 		return "0"
 	}
 	var parts []string
-	if e&EVENT_READ != 0 {
-		parts = append(parts, "EVENT_READ")
-	}
-	if e&EVENT_WRITE != 0 {
-		parts = append(parts, "EVENT_WRITE")
+	for _, n := range [...]struct {
+		e    Events
+		name string
+	}{{EVENT_READ, "EVENT_READ"}, {EVENT_WRITE, "EVENT_WRITE"}, {EVENT_URGENT, "EVENT_URGENT"}} {
+		if e&n.e != 0 {
+			parts = append(parts, n.name)
+		}
 	}
 	if rest := e &^ allEvents; rest != 0 {
 		parts = append(parts, "0x"+strconv.FormatUint(uint64(rest), 16))
@@ -119,13 +145,17 @@ var (
 // and so is a negative descriptor or, on Unix, one past a C int.
 //
 // Every method is safe for concurrent use; see the package documentation.
+// The backends whose kernel object has a descriptor of its own (epoll,
+// kqueue, /dev/poll) also have a method Fileno() int; reach it through the
+// concrete type, e.g. sel.(*selectors.EpollSelector).Fileno().
 type Selector interface {
-	// Register starts watching fileobj for events (EVENT_READ,
-	// EVENT_WRITE or both) and returns its key, which carries data.
-	// It returns ErrInvalidEvents, ErrInvalidFileObj, ErrAlreadyRegistered
-	// (for the object or another one with the same descriptor), ErrClosed,
-	// or the kernel's refusal (epoll refuses regular files with EPERM), in
-	// which case nothing stays registered.
+	// Register starts watching fileobj for events (a non-empty set of
+	// EVENT_READ, EVENT_WRITE and EVENT_URGENT) and returns its key, which
+	// carries data. It returns ErrInvalidEvents (also for EVENT_URGENT
+	// where the backend cannot report it), ErrInvalidFileObj,
+	// ErrAlreadyRegistered (for the object or another one with the same
+	// descriptor), ErrClosed, or the kernel's refusal (epoll refuses
+	// regular files with EPERM), in which case nothing stays registered.
 	Register(fileobj any, events Events, data any) (SelectorKey, error)
 
 	// Unregister stops watching fileobj and returns its key, or
@@ -145,14 +175,16 @@ type Selector interface {
 	// Select waits until at least one registered file object is ready, the
 	// timeout passes, Wakeup is called or the selector is closed, and
 	// returns one Ready per ready file object. A negative timeout waits
-	// without limit, zero polls, and a positive one is rounded up to the
-	// backend's resolution, so Select never returns early for want of
-	// events. On timeout or Wakeup the result may be empty, with a nil
-	// error. Interrupted system calls are retried with the time that
-	// remains. A closed selector returns ErrClosed. Every few milliseconds
-	// Select yields to the Go scheduler (runtime.Gosched) before it waits,
-	// so that a loop calling it keeps its thread (see yieldAfter in the
-	// source) and lets other goroutines run.
+	// without limit and zero polls. A positive one is rounded up to the
+	// backend's resolution, as Python rounds it (a millisecond for epoll,
+	// poll and /dev/poll, a microsecond for select, a nanosecond for
+	// kqueue), so Select(1), one nanosecond, waits a whole millisecond on
+	// epoll; Select never returns early for want of events. On timeout or
+	// Wakeup the result may be empty, with a nil error. Interrupted system
+	// calls are retried with the time that remains. A closed selector
+	// returns ErrClosed. Every few milliseconds Select yields to the Go
+	// scheduler (runtime.Gosched) before it waits, so that a loop calling
+	// it keeps its thread and lets other goroutines run.
 	Select(timeout time.Duration) ([]Ready, error)
 
 	// SelectInto is Select appending to dst: with enough capacity in dst a
@@ -181,70 +213,88 @@ type Selector interface {
 	Close() error
 }
 
-// poller is what every backend file provides. It only turns registrations
-// into kernel calls and kernel events into Ready; the selector below does
-// the rest (keys, validation, deadlines, waking and closing).
+// A backend provides a poller and a waker; the selector below does the
+// rest (keys, validation, deadlines, waking and closing). A poller only
+// turns registrations into kernel calls and kernel events into Ready.
 //
-// The selector calls add, modify, remove and wake with its mutex held, and
-// reserve, wait and ready from the one goroutine in Select, ready with the
-// mutex held too and reserve and wait without it. close comes once, after
-// the last wait has returned.
+// A poller's wait and ready run in the one goroutine in Select: wait
+// without the selector's mutex, ready with it. close comes once, after the
+// last wait has returned, and before the waker's close.
 type poller interface {
-	// add starts watching fd, which is not registered, for events.
-	add(fd int, events Events) error
-	// modify changes the events of a registered fd from old to events.
-	modify(fd int, old, events Events) error
-	// remove stops watching fd; a descriptor closed since it was added is
-	// no error.
-	remove(fd int, events Events) error
-	// reserve makes room for the events of registered descriptors (and the
-	// waker) in the next wait, so that one wait reports all that is ready.
-	reserve(registered int)
 	// wait blocks until the kernel reports events, the waker is woken, or
-	// timeout passes (negative: no limit; never more than maxWait), and
+	// timeout passes (negative: no limit; zero: do not block; never more
+	// than maxWait), rounding a positive timeout up to its resolution, and
 	// returns how many kernel events it holds. An interrupted wait returns
 	// 0 events and no error.
 	wait(timeout time.Duration) (int, error)
 	// ready appends to dst one Ready per registered descriptor among the n
-	// kernel events of the last wait, masked by keys, and drains the waker
-	// if it was among them, reporting that as woken.
+	// kernel events of the last wait, masked by keys, skipping descriptors
+	// without a key (unregistered during the wait), and reports whether
+	// the waker's event was among them.
 	ready(dst []Ready, keys *keyTable, n int) (out []Ready, woken bool)
-	// wake makes a blocked or the next wait return.
-	wake() error
-	// owns reports whether fd is one of the poller's own descriptors.
-	owns(fd int) bool
-	// close releases the poller's descriptors.
+	// close releases the poller's own descriptors.
 	close() error
 }
 
+// kernelSet is a poller whose kernel keeps the registered set (epoll,
+// kqueue, /dev/poll). Its add, modify and remove are called with the
+// selector's mutex held, from any goroutine, and reach a wait already
+// blocked through the kernel; reserve comes from Select, before a wait.
+type kernelSet interface {
+	poller
+	// add starts watching fd, which is not registered, for events. tag is
+	// this registration's own, for a poller that can keep it in the
+	// kernel's event to tell a stale item from a live one.
+	add(fd int, events Events, tag uint32) error
+	// modify changes the events of a registered fd from old to events.
+	modify(fd int, old, events Events, tag uint32) error
+	// remove stops watching fd; a descriptor closed since it was added is
+	// no error.
+	remove(fd int, events Events) error
+	// reserve makes room for the events of registered descriptors in the
+	// next wait, so that one wait reports all that is ready.
+	reserve(registered int)
+	// owns reports whether fd is one of the poller's own descriptors.
+	owns(fd int) bool
+}
+
 // rebuilder is a poller that hands the kernel its whole set at every wait
-// (poll, select): it rebuilds the set from the keys, with the selector's
+// (poll, select). The selector rebuilds the set from the keys, with its
 // mutex held, before a wait that follows a change, and a change made while
-// it waits wakes it to rebuild.
+// a wait is blocked wakes it to rebuild.
 type rebuilder interface {
 	poller
-	sync(keys *keyTable)
+	// check refuses at Register a descriptor that the set cannot hold.
+	check(fd int) error
+	// rebuild makes the set that the next waits hand the kernel.
+	rebuild(keys *keyTable)
+}
+
+// waker makes a blocked wait return: a descriptor or kernel event that the
+// poller watches. Wakeups before a wait coalesce.
+type waker interface {
+	wake() error
+	// drain makes the waker quiet again once a wait has reported it.
+	drain()
+	// owns reports whether fd is one of the waker's own descriptors.
+	owns(fd int) bool
+	close() error
 }
 
 // Select yields to the Go scheduler (runtime.Gosched) before a wait once
 // yieldAfter has passed since it last did, which it checks every yieldCheck
 // waits.
 //
-// A goroutine that runs 10 ms without passing through the scheduler is
-// one that the runtime's sysmon thread sets out to preempt, and as it
-// cannot preempt a goroutine in a system call, it takes the P (the right
-// to run Go code) from the thread instead: the P goes to another thread,
-// which finds nothing to do and sleeps, and when the wait returns the
-// thread must get a P back and wake sysmon. An event loop that blocks
-// many times a second and never yields pays this at nearly every wait:
-// measured here, the example server with one client switched threads
-// twice as often and took 1.6 times the CPU per request, and twice the
-// user time. gnet yields before every blocking wait for the same reason,
-// but a yield is not free: with idle Ps it wakes a thread to look for
-// work, some microseconds, so Select yields only as often as keeps sysmon
-// off. It also lets the other goroutines of a GOMAXPROCS=1 program run
-// beside a Select loop that never blocks, more often than sysmon's
-// preemption would.
+// The runtime's sysmon sets out to preempt a goroutine that has run 10 ms
+// without passing through the scheduler, and as it cannot preempt one in a
+// system call, it takes the P (the right to run Go code) from the thread
+// instead: the P goes to another thread, which finds nothing to do and
+// sleeps, and when the wait returns the thread must get a P back. An event
+// loop that blocks many times a second and never yields would pay that
+// hand-off at nearly every wait. A yield is not free either (with idle Ps
+// it wakes a thread to look for work), so Select yields only as often as
+// keeps sysmon off. It also lets the other goroutines of a GOMAXPROCS=1
+// program run beside a Select loop that never blocks.
 const yieldCheck = 32
 
 // yieldAfter is a variable only so that a test can make every check yield.
@@ -258,74 +308,103 @@ const maxWait = 24 * time.Hour
 // selector is the portable core that every backend embeds.
 type selector struct {
 	selectorFields
-	// The padding that makes a selector a multiple of 64 bytes long. The
-	// Go allocator puts an object of such a size on a 64-byte boundary, the
-	// cache line of the CPUs Go runs on, so that the 128 bytes at the start
-	// of selectorFields, what every Select reads, take two lines.
+	// Padding to a multiple of 64 bytes, the cache line of the CPUs Go
+	// runs on: the allocator then puts a selector on a line's start, and
+	// what every Select reads, first in selectorFields, takes two lines.
 	_ [(64 - unsafe.Sizeof(selectorFields{})%64) % 64]byte
 }
 
 // selectorFields are a selector's fields. What every Select reads comes
-// first, in 128 bytes (see selector).
+// first.
 type selectorFields struct {
 	// selecting serializes Select, and Close waits on it so that the
 	// poller's descriptors are closed only once no wait can use them.
 	selecting sync.Mutex
 
-	mu         sync.Mutex   // guards keys, waiting and the poller's registrations
+	mu         sync.Mutex   // guards keys, stale, waiting and the poller's registrations
 	p          poller       // the backend
 	keys       keyTable     // guarded by mu
-	closed     atomic.Bool  // set once, under mu
+	open       atomic.Bool  // set by the constructor, cleared once by Close, under mu
 	registered atomic.Int32 // keys.len(), for reserve outside mu
 	reserved   int32        // the registered count of the last reserve (-1: none); Select's own
 	waits      uint32       // waits, counted for yieldCheck; Select's own
 	r          rebuilder    // p, if it rebuilds its set at each wait; else nil
+	k          kernelSet    // p, if the kernel keeps its set; else nil
 
+	w       waker
+	stale   bool          // r's set no longer matches the keys
 	woken   atomic.Bool   // Wakeup was called and no Select has returned for it
-	waiting bool          // a rebuilder's Select is between sync and ready
+	waiting bool          // a rebuilder's Select is between rebuild and ready
 	yielded time.Duration // the clock when Select last yielded to the scheduler; Select's own
+	events  Events        // what the backend can report
 	name    string        // the backend's, for BackendName
 	closing sync.Mutex    // held by Close throughout
 }
 
-func newSelector(name string, p poller) selector {
-	r, _ := p.(rebuilder)
-	return selector{selectorFields: selectorFields{name: name, p: p, r: r, reserved: -1}}
+// init opens s, the core of a backend named name, whose poller p reports
+// events and is woken by w. Until then s is closed, as a zero selector is.
+func (s *selector) init(name string, p poller, w waker, events Events) {
+	s.r, _ = p.(rebuilder)
+	s.k, _ = p.(kernelSet)
+	s.name, s.p, s.w, s.events, s.reserved, s.stale = name, p, w, events, -1, true
+	s.open.Store(true)
 }
+
+// unmade is the selector of a nil backend type: closed, as a zero one is.
+var unmade selector
+
+// isOpen reports whether s was made by a constructor and is not closed.
+func (s *selector) isOpen() bool { return s.open.Load() }
 
 func (s *selector) backendName() string { return s.name }
 
-// checkEvents returns ErrInvalidEvents unless events is a non-empty subset
-// of EVENT_READ|EVENT_WRITE.
-func checkEvents(events Events) error {
+// closedError is the error of op on a closed selector.
+func (s *selector) closedError(op string) error {
+	if s.p == nil {
+		return fmt.Errorf("%w: %s: the selector was not made by its constructor", ErrClosed, op)
+	}
+	return fmt.Errorf("%w: %s", ErrClosed, op)
+}
+
+// checkEvents returns ErrInvalidEvents unless events is a non-empty set of
+// the events that the backend can report.
+func (s *selector) checkEvents(events Events) error {
 	if events == 0 || events&^allEvents != 0 {
 		return fmt.Errorf("%w: %v", ErrInvalidEvents, events)
 	}
+	if no := events &^ s.events; no != 0 {
+		return fmt.Errorf("%w: %v: the %s backend cannot report %v", ErrInvalidEvents, events, s.name, no)
+	}
 	return nil
-}
-
-func closedError(op string) error {
-	return fmt.Errorf("%w: %s", ErrClosed, op)
 }
 
 // changed records a change of the keys, and wakes a rebuilder's Select
 // blocked on a set that no longer matches them.
 func (s *selector) changed() {
 	s.registered.Store(int32(s.keys.len()))
+	if s.r == nil {
+		return
+	}
+	s.stale = true
 	if s.waiting {
 		// The wake only makes the wait look at the keys again; an error
 		// here would leave it on the old set, as with a lost wakeup, and
 		// there is nothing the caller of Register could do about it.
-		_ = s.p.wake()
+		_ = s.w.wake()
 	}
 }
 
-// Register implements Selector.
+// owns reports whether fd is one of the selector's own descriptors.
+func (s *selector) owns(fd int) bool {
+	return s.w.owns(fd) || s.k != nil && s.k.owns(fd)
+}
+
+// Register is Selector.Register, for every backend.
 func (s *selector) Register(fileobj any, events Events, data any) (SelectorKey, error) {
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("register")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("register")
 	}
-	if err := checkEvents(events); err != nil {
+	if err := s.checkEvents(events); err != nil {
 		return SelectorKey{}, err
 	}
 	fd, err := fileDescriptor(fileobj)
@@ -334,55 +413,70 @@ func (s *selector) Register(fileobj any, events Events, data any) (SelectorKey, 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("register")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("register")
 	}
 	if k := s.keys.get(fd); k != nil {
 		return SelectorKey{}, fmt.Errorf("%w: fd %d", ErrAlreadyRegistered, fd)
 	}
-	if s.p.owns(fd) {
+	if s.owns(fd) {
 		return SelectorKey{}, fmt.Errorf("%w: fd %d belongs to the selector itself", ErrInvalidFileObj, fd)
 	}
-	if err := s.p.add(fd, events); err != nil {
+	tag := s.keys.newTag()
+	if s.k != nil {
+		err = s.k.add(fd, events, tag)
+	} else {
+		err = s.r.check(fd)
+	}
+	if err != nil {
 		return SelectorKey{}, err
 	}
 	key := SelectorKey{FileObj: fileobj, FD: fd, Events: events, Data: data}
-	s.keys.put(key)
+	s.keys.put(key, tag)
 	s.changed()
 	return key, nil
 }
 
-// Unregister implements Selector.
+// Unregister is Selector.Unregister, for every backend.
 func (s *selector) Unregister(fileobj any) (SelectorKey, error) {
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("unregister")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("unregister")
 	}
 	fd, fdErr := fileDescriptor(fileobj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("unregister")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("unregister")
 	}
 	k, err := s.keys.find(fileobj, fd, fdErr)
 	if err != nil {
 		return SelectorKey{}, err
 	}
-	key, _ := s.keys.remove(k.FD)
-	err = s.p.remove(key.FD, key.Events)
+	return s.drop(k.FD)
+}
+
+// drop removes the key of fd, which is registered, and its kernel
+// registration.
+func (s *selector) drop(fd int) (SelectorKey, error) {
+	key, _ := s.keys.remove(fd)
+	var err error
+	if s.k != nil {
+		err = s.k.remove(key.FD, key.Events)
+	}
 	s.changed()
 	return key, err
 }
 
-// Modify implements Selector.
+// Modify is Selector.Modify, for every backend.
 func (s *selector) Modify(fileobj any, events Events, data any) (SelectorKey, error) {
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("modify")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("modify")
 	}
 	fd, fdErr := fileDescriptor(fileobj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("modify")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("modify")
 	}
 	// The object first, then the events, as Python's modify looks them
 	// up: an object not registered is ErrNotRegistered whatever the events.
@@ -390,17 +484,17 @@ func (s *selector) Modify(fileobj any, events Events, data any) (SelectorKey, er
 	if err != nil {
 		return SelectorKey{}, err
 	}
-	if err := checkEvents(events); err != nil {
+	if err := s.checkEvents(events); err != nil {
 		return SelectorKey{}, err
 	}
 	if events != k.Events {
-		if err := s.p.modify(k.FD, k.Events, events); err != nil {
-			// Python's behaviour: the object is dropped, so that the keys
-			// and the kernel never disagree.
-			key, _ := s.keys.remove(k.FD)
-			_ = s.p.remove(key.FD, key.Events)
-			s.changed()
-			return SelectorKey{}, err
+		if s.k != nil {
+			if err := s.k.modify(k.FD, k.Events, events, s.keys.tag(k.FD)); err != nil {
+				// Python's behaviour: the object is dropped, so that the
+				// keys and the kernel never disagree.
+				_, _ = s.drop(k.FD)
+				return SelectorKey{}, err
+			}
 		}
 		defer s.changed()
 	}
@@ -408,16 +502,16 @@ func (s *selector) Modify(fileobj any, events Events, data any) (SelectorKey, er
 	return *k, nil
 }
 
-// GetKey implements Selector.
+// GetKey is Selector.GetKey, for every backend.
 func (s *selector) GetKey(fileobj any) (SelectorKey, error) {
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("get key")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("get key")
 	}
 	fd, fdErr := fileDescriptor(fileobj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return SelectorKey{}, closedError("get key")
+	if !s.isOpen() {
+		return SelectorKey{}, s.closedError("get key")
 	}
 	k, err := s.keys.find(fileobj, fd, fdErr)
 	if err != nil {
@@ -426,42 +520,41 @@ func (s *selector) GetKey(fileobj any) (SelectorKey, error) {
 	return *k, nil
 }
 
-// GetMap implements Selector.
+// GetMap is Selector.GetMap, for every backend.
 func (s *selector) GetMap() map[int]SelectorKey {
+	if !s.isOpen() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
+	if !s.isOpen() {
 		return nil
 	}
 	return s.keys.snapshot()
 }
 
-// Select implements Selector.
-func (s *selector) Select(timeout time.Duration) ([]Ready, error) {
-	return s.SelectInto(nil, timeout)
-}
-
-// SelectInto implements Selector.
+// SelectInto is Selector.SelectInto, for every backend.
 func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, error) {
 	// The mutexes are released on every way out below, not deferred: a
-	// defer keeps the results in memory for a panic's sake, and with them
-	// it made a fifth of this function's instructions on the way through
-	// (35 of 160 per Select, counted with callgrind in the example server
-	// at one connection). Nothing in between calls the caller's code, so
-	// only a bug of this package could panic there.
+	// deferred call costs on every Select, and nothing in between calls
+	// the caller's code, so only a bug of this package could panic there.
 	s.selecting.Lock()
 	// Only a positive timeout has a deadline, a duration on the monotonic
 	// clock (see clock): one word for the loop to keep across the wait,
-	// where a time.Time takes three.
+	// where a time.Time takes three. The first wait is for the whole
+	// timeout, which the backend rounds up to its resolution as Python
+	// does; a wait after it, for what remains.
 	var until time.Duration
+	wait := timeout
 	if timeout > 0 {
 		until = deadline(timeout)
+		wait = min(timeout, maxWait)
 	}
 	for {
 		// What is rarely done is done in methods of its own, so that the
 		// instructions run at every Select fill few cache lines: a loop
 		// that waits has lost them by the time the wait returns.
-		if s.r != nil || s.closed.Load() || s.registered.Load() != s.reserved {
+		if s.r != nil || !s.open.Load() || s.registered.Load() != s.reserved {
 			if err := s.beforeWait(); err != nil {
 				s.selecting.Unlock()
 				return dst, err
@@ -470,18 +563,16 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		if s.waits++; s.waits%yieldCheck == 0 {
 			s.yield()
 		}
-		wait := timeout
-		if timeout > 0 {
-			wait = max(0, min(until-clock(), maxWait))
-		}
 		n, err := s.p.wait(wait)
 
 		s.mu.Lock()
 		s.waiting = false
-		if err != nil || s.closed.Load() {
-			err = s.afterFailedWait(err)
-			s.selecting.Unlock()
-			return dst, err
+		if err != nil || !s.open.Load() {
+			if err = s.afterFailedWait(err); err != nil {
+				s.selecting.Unlock()
+				return dst, err
+			}
+			n = 0
 		}
 		if dst == nil {
 			// Select's result: one allocation, sized to what the kernel
@@ -493,7 +584,7 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		s.mu.Unlock()
 		// A wake of the waker is consumed whatever else is ready, so that
 		// the Wakeup it was for does not also end a later Select.
-		if woken && s.woken.Swap(false) || len(out) > len(dst) || timeout == 0 ||
+		if woken && s.wokenUp() || len(out) > len(dst) || timeout == 0 ||
 			timeout > 0 && clock() >= until {
 			s.selecting.Unlock()
 			return out, nil
@@ -501,6 +592,9 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 		// Nothing for the caller yet: an internal wake after a change of
 		// registrations, an interrupted wait, or a kernel timer that fired
 		// before our clock says the deadline passed. Wait for what remains.
+		if timeout > 0 {
+			wait = max(0, min(until-clock(), maxWait))
+		}
 	}
 }
 
@@ -509,29 +603,46 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 // rebuilder's set, or make room for the events of what was registered
 // since the last wait.
 func (s *selector) beforeWait() error {
-	if s.closed.Load() {
-		return closedError("select")
+	if !s.open.Load() {
+		return s.closedError("select")
 	}
 	if s.r != nil {
 		s.mu.Lock()
-		s.r.sync(&s.keys)
+		if s.stale {
+			s.r.rebuild(&s.keys)
+			s.stale = false
+		}
 		s.waiting = true
 		s.mu.Unlock()
 	} else if r := s.registered.Load(); r != s.reserved {
-		s.p.reserve(int(r))
+		s.k.reserve(int(r))
 		s.reserved = r
 	}
 	return nil
 }
 
 // afterFailedWait returns Select's error when the wait failed (err) or the
-// selector was closed during it: ErrClosed first. It releases s.mu.
+// selector was closed during it: ErrClosed first. It returns nil, for
+// Select to wait again, when a rebuilder's wait failed on a set that the
+// keys had left behind: select(2) fails with EBADF, and Winsock's with
+// WSAENOTSOCK, for a descriptor unregistered and closed while it waited,
+// which the next set will not hold. On error it releases s.mu.
 func (s *selector) afterFailedWait(err error) error {
-	if s.closed.Load() {
-		err = closedError("select")
+	switch {
+	case !s.open.Load():
+		err = s.closedError("select")
+	case s.r != nil && s.stale:
+		return nil
 	}
 	s.mu.Unlock()
 	return err
+}
+
+// wokenUp consumes a Wakeup, reporting whether there was one, and drains
+// the waker, which the last wait reported.
+func (s *selector) wokenUp() bool {
+	s.w.drain()
+	return s.woken.Swap(false)
 }
 
 // yield calls runtime.Gosched if yieldAfter has passed since it last did
@@ -559,32 +670,39 @@ func deadline(timeout time.Duration) time.Duration {
 	return now + timeout
 }
 
-// Wakeup implements Selector.
+// Wakeup is Selector.Wakeup, for every backend.
 func (s *selector) Wakeup() error {
+	if !s.isOpen() {
+		return s.closedError("wakeup")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return closedError("wakeup")
+	if !s.open.Load() {
+		return s.closedError("wakeup")
 	}
 	s.woken.Store(true)
-	return s.p.wake()
+	return s.w.wake()
 }
 
-// Close implements Selector.
+// Close is Selector.Close, for every backend.
 func (s *selector) Close() error {
+	if s.p == nil {
+		return s.closedError("close")
+	}
 	// A Close while another is under way waits for it, so that whichever
 	// returns, the descriptors are closed by then.
 	s.closing.Lock()
 	defer s.closing.Unlock()
 	s.mu.Lock()
-	if s.closed.Load() {
+	if !s.open.Load() {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed.Store(true)
-	// A Select blocked in another goroutine sees closed once woken. Only a
-	// rebuilder's records that it waits, so wake whether or not one does.
-	wakeErr := s.p.wake()
+	s.open.Store(false)
+	// A Select blocked in another goroutine sees the selector closed once
+	// woken. Only a rebuilder's records that it waits, so wake whether or
+	// not one does.
+	wakeErr := s.w.wake()
 	s.keys = keyTable{}
 	s.registered.Store(0)
 	s.mu.Unlock()
@@ -593,5 +711,5 @@ func (s *selector) Close() error {
 	// waits on: a number closed under it could be reused by the process.
 	s.selecting.Lock()
 	defer s.selecting.Unlock()
-	return errors.Join(wakeErr, s.p.close())
+	return errors.Join(wakeErr, s.p.close(), s.w.close())
 }

@@ -105,7 +105,9 @@ func TestEventsString(t *testing.T) {
 		EVENT_READ:               "EVENT_READ",
 		EVENT_WRITE:              "EVENT_WRITE",
 		EVENT_READ | EVENT_WRITE: "EVENT_READ|EVENT_WRITE",
-		4:                        "0x4",
+		EVENT_URGENT:             "EVENT_URGENT",
+		allEvents:                "EVENT_READ|EVENT_WRITE|EVENT_URGENT",
+		8:                        "0x8",
 		EVENT_READ | 8:           "EVENT_READ|0x8",
 		EVENT_WRITE | 0xf0:       "EVENT_WRITE|0xf0",
 	} {
@@ -152,7 +154,7 @@ func TestRegisterTwice(t *testing.T) {
 func TestRegisterInvalidEvents(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s Selector) {
 		a, _ := socketPair(t)
-		for _, ev := range []Events{0, 4, EVENT_READ | 8, 1 << 31} {
+		for _, ev := range []Events{0, 8, EVENT_READ | 8, EVENT_URGENT | 0x10, 1 << 31} {
 			_, err := s.Register(a, ev, nil)
 			require.ErrorIs(t, err, ErrInvalidEvents, "events %v", ev)
 			assert.Contains(t, err.Error(), ev.String())
@@ -264,7 +266,7 @@ func TestModifyInvalid(t *testing.T) {
 		key, err := s.Register(a, EVENT_WRITE, "data")
 		require.NoError(t, err)
 
-		for _, ev := range []Events{0, 4} {
+		for _, ev := range []Events{0, 8, EVENT_WRITE | 0x10} {
 			_, err = s.Modify(a, ev, "other")
 			require.ErrorIs(t, err, ErrInvalidEvents)
 		}
@@ -277,7 +279,7 @@ func TestModifyInvalid(t *testing.T) {
 		require.ErrorIs(t, err, ErrNotRegistered)
 		// The object is looked up first, as in Python: not registered
 		// is what is wrong, whatever the events.
-		_, err = s.Modify(b, 4, nil)
+		_, err = s.Modify(b, 8, nil)
 		require.ErrorIs(t, err, ErrNotRegistered)
 		_, err = s.Modify(-1, EVENT_READ, nil)
 		require.ErrorIs(t, err, ErrInvalidFileObj)
@@ -372,6 +374,36 @@ func TestSelectTimeout(t *testing.T) {
 			assert.Empty(t, rs)
 			assert.GreaterOrEqual(t, elapsed, timeout, "Select(%v) returned early", timeout)
 			assert.Less(t, elapsed, timeout+2*time.Second, "Select(%v) returned late", timeout)
+		}
+	})
+}
+
+// resolution is each backend's timeout resolution, to which a positive
+// timeout is rounded up, as Python rounds it.
+var resolution = map[string]time.Duration{
+	"epoll":   time.Millisecond,
+	"poll":    time.Millisecond,
+	"devpoll": time.Millisecond,
+	"afd":     time.Millisecond,
+	"select":  time.Microsecond,
+	"kqueue":  time.Nanosecond,
+}
+
+// A positive timeout below the backend's resolution waits the whole
+// resolution, as in Python (math.ceil of milliseconds for epoll and poll):
+// Select(1), one nanosecond, once returned at once.
+func TestSelectTimeoutRoundedUp(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		res, ok := resolution[BackendName(s)]
+		require.True(t, ok, "no resolution known for backend %q", BackendName(s))
+		for _, timeout := range []time.Duration{time.Nanosecond, time.Microsecond, 999 * time.Microsecond} {
+			want := (timeout + res - 1) / res * res
+			start := time.Now()
+			rs, err := s.Select(timeout)
+			elapsed := time.Since(start)
+			require.NoError(t, err)
+			assert.Empty(t, rs)
+			assert.GreaterOrEqual(t, elapsed, want, "Select(%v) did not wait its resolution, %v", timeout, res)
 		}
 	})
 }
@@ -943,5 +975,81 @@ func TestTCPLoopback(t *testing.T) {
 		require.Len(t, rs, 1)
 		assert.Equal(t, "conn", rs[0].Key.Data)
 		assert.Same(t, conn, rs[0].Key.FileObj.(net.Conn))
+	})
+}
+
+// unmadeSelectors holds a zero and a nil selector of every exported type of the
+// platform; each backend's test file adds its own.
+var unmadeSelectors []Selector
+
+// A selector not made by its constructor, zero or nil, is a closed one:
+// every method returns an error wrapping ErrClosed, and none panics.
+func TestZeroAndNilSelectors(t *testing.T) {
+	require.NotEmpty(t, unmadeSelectors)
+	for _, s := range unmadeSelectors {
+		t.Run(fmt.Sprintf("%#v", s), func(t *testing.T) {
+			a, _ := socketPair(t)
+			_, err := s.Register(a, EVENT_READ, nil)
+			require.ErrorIs(t, err, ErrClosed)
+			assert.Contains(t, err.Error(), "not made by its constructor")
+			_, err = s.Unregister(a)
+			require.ErrorIs(t, err, ErrClosed)
+			_, err = s.Modify(a, EVENT_WRITE, nil)
+			require.ErrorIs(t, err, ErrClosed)
+			_, err = s.GetKey(a)
+			require.ErrorIs(t, err, ErrClosed)
+			assert.Nil(t, s.GetMap())
+			rs, err := s.Select(-1) // must not block
+			require.ErrorIs(t, err, ErrClosed)
+			assert.Empty(t, rs)
+			_, err = s.SelectInto(make([]Ready, 0, 1), time.Second)
+			require.ErrorIs(t, err, ErrClosed)
+			require.ErrorIs(t, s.Wakeup(), ErrClosed)
+			require.ErrorIs(t, s.Close(), ErrClosed)
+			assert.Equal(t, "", BackendName(s))
+		})
+	}
+}
+
+// The documented order, Unregister and then close, never fails a Select
+// that another goroutine has under way: select(2) once met the closed
+// descriptor in a set built before the Unregister, and failed with EBADF
+// (WSAENOTSOCK on Windows), which most loops take as fatal.
+func TestUnregisterThenCloseNeverFailsSelect(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Selector) {
+		const most, window = 200_000, 1500 * time.Millisecond
+		end := time.Now().Add(window)
+		var selects atomic.Int64
+		failed := make(chan error, 1)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				// Select(0) rebuilds a rebuilding backend's set after each
+				// change as Select(1ms) does, many more times a second:
+				// without the fix it failed within the window every run.
+				if _, err := s.Select(0); err != nil {
+					failed <- err
+					return
+				}
+				selects.Add(1)
+			}
+		})
+		cycles := 0
+		for ; cycles < most && time.Now().Before(end); cycles++ {
+			a, b := socketPair(t)
+			_, err := s.Register(a, EVENT_READ, nil)
+			require.NoError(t, err)
+			_, err = s.Unregister(a)
+			require.NoError(t, err)
+			closeEnd(t, a)
+			closeEnd(t, b)
+		}
+		wg.Wait()
+		select {
+		case err := <-failed:
+			t.Fatalf("Select failed after %d Selects, %d cycles: %v", selects.Load(), cycles, err)
+		default:
+		}
+		t.Logf("%d Selects, %d register-unregister-close cycles", selects.Load(), cycles)
 	})
 }

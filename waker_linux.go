@@ -7,23 +7,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waker is an eventfd that a poller watches for input: wake makes it
+// fdWaker is an eventfd that a poller watches for input: wake makes it
 // readable, drain makes it quiet again. Writes add to its counter, so
 // wakeups before a drain coalesce.
-type waker struct{ fd int }
+type fdWaker struct{ fd int }
 
-func newWaker() (waker, error) {
+func newWaker() (fdWaker, error) {
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
-		return waker{-1}, fmt.Errorf("selectors: eventfd: %w", err)
+		return fdWaker{-1}, fmt.Errorf("selectors: eventfd: %w", err)
 	}
-	return waker{fd}, nil
+	return fdWaker{fd}, nil
 }
 
 // readFD is the descriptor to watch for input.
-func (w waker) readFD() int { return w.fd }
+func (w fdWaker) readFD() int { return w.fd }
 
-func (w waker) wake() error {
+func (w fdWaker) wake() error {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
 	_, err := unix.Write(w.fd, one[:])
@@ -36,12 +36,12 @@ func (w waker) wake() error {
 	return nil
 }
 
-func (w waker) drain() {
+func (w fdWaker) drain() {
 	var buf [8]byte
 	// One read resets the counter; EAGAIN means someone drained it first.
 	_, _ = unix.Read(w.fd, buf[:])
 }
 
-func (w waker) close() error { return closeFD("eventfd", w.fd) }
+func (w fdWaker) close() error { return closeFD("eventfd", w.fd) }
 
-func (w waker) owns(fd int) bool { return fd == w.fd }
+func (w fdWaker) owns(fd int) bool { return fd == w.fd }

@@ -10,12 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waker is a non-blocking pipe that a poller watches for input: wake
+// fdWaker is a non-blocking pipe that a poller watches for input: wake
 // writes a byte, drain reads them all. A full pipe is readable already, so
 // wakeups coalesce.
-type waker struct{ r, w int }
+type fdWaker struct{ r, w int }
 
-func newWaker() (waker, error) {
+func newWaker() (fdWaker, error) {
 	var p [2]int
 	// Hold ForkLock, as the os and net packages do, so that a child that
 	// another goroutine forks meanwhile cannot inherit the pipe: darwin
@@ -28,22 +28,22 @@ func newWaker() (waker, error) {
 	}
 	syscall.ForkLock.RUnlock()
 	if err != nil {
-		return waker{-1, -1}, fmt.Errorf("selectors: pipe: %w", err)
+		return fdWaker{-1, -1}, fmt.Errorf("selectors: pipe: %w", err)
 	}
 	for _, fd := range p {
 		if err := unix.SetNonblock(fd, true); err != nil {
 			unix.Close(p[0])
 			unix.Close(p[1])
-			return waker{-1, -1}, fmt.Errorf("selectors: waker pipe: %w", err)
+			return fdWaker{-1, -1}, fmt.Errorf("selectors: waker pipe: %w", err)
 		}
 	}
-	return waker{p[0], p[1]}, nil
+	return fdWaker{p[0], p[1]}, nil
 }
 
 // readFD is the descriptor to watch for input.
-func (w waker) readFD() int { return w.r }
+func (w fdWaker) readFD() int { return w.r }
 
-func (w waker) wake() error {
+func (w fdWaker) wake() error {
 	_, err := unix.Write(w.w, []byte{1})
 	if err == unix.EAGAIN {
 		return nil // the pipe is full, so it is readable already
@@ -54,7 +54,7 @@ func (w waker) wake() error {
 	return nil
 }
 
-func (w waker) drain() {
+func (w fdWaker) drain() {
 	var buf [64]byte
 	for {
 		n, err := unix.Read(w.r, buf[:])
@@ -64,8 +64,8 @@ func (w waker) drain() {
 	}
 }
 
-func (w waker) close() error {
+func (w fdWaker) close() error {
 	return errors.Join(closeFD("waker pipe", w.r), closeFD("waker pipe", w.w))
 }
 
-func (w waker) owns(fd int) bool { return fd == w.r || fd == w.w }
+func (w fdWaker) owns(fd int) bool { return fd == w.r || fd == w.w }

@@ -30,18 +30,18 @@ var wsaStartup = sync.OnceValue(func() error {
 	return nil
 })
 
-// waker is a connected pair of loopback TCP sockets, Windows having no
+// fdWaker is a connected pair of loopback TCP sockets, Windows having no
 // pipe that select can watch: wake sends a byte on w, drain reads all
 // that arrived on r. A full buffer is readable already, so wakeups
 // coalesce.
-type waker struct{ r, w windows.Handle }
+type fdWaker struct{ r, w windows.Handle }
 
-func newWaker() (waker, error) {
+func newWaker() (fdWaker, error) {
 	r, w, err := loopbackPair()
 	if err != nil {
-		return waker{windows.InvalidHandle, windows.InvalidHandle}, fmt.Errorf("selectors: waker: %w", err)
+		return fdWaker{windows.InvalidHandle, windows.InvalidHandle}, fmt.Errorf("selectors: waker: %w", err)
 	}
-	return waker{r, w}, nil
+	return fdWaker{r, w}, nil
 }
 
 // loopbackPair returns the two ends of a TCP connection over 127.0.0.1,
@@ -153,9 +153,9 @@ func setNonblock(s windows.Handle) error {
 }
 
 // readFD is the handle to watch for input.
-func (w waker) readFD() int { return int(w.r) }
+func (w fdWaker) readFD() int { return int(w.r) }
 
-func (w waker) wake() error {
+func (w fdWaker) wake() error {
 	one := byte(1)
 	buf := windows.WSABuf{Len: 1, Buf: &one}
 	var n uint32
@@ -169,7 +169,7 @@ func (w waker) wake() error {
 	return nil
 }
 
-func (w waker) drain() {
+func (w fdWaker) drain() {
 	var p [64]byte
 	for {
 		buf := windows.WSABuf{Len: uint32(len(p)), Buf: &p[0]}
@@ -181,7 +181,7 @@ func (w waker) drain() {
 	}
 }
 
-func (w waker) close() error {
+func (w fdWaker) close() error {
 	errR, errW := windows.Closesocket(w.r), windows.Closesocket(w.w)
 	if err := errors.Join(errR, errW); err != nil {
 		return fmt.Errorf("selectors: close waker sockets: %w", err)
@@ -189,4 +189,4 @@ func (w waker) close() error {
 	return nil
 }
 
-func (w waker) owns(fd int) bool { return fd == int(w.r) || fd == int(w.w) }
+func (w fdWaker) owns(fd int) bool { return fd == int(w.r) || fd == int(w.w) }
