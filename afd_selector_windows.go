@@ -23,12 +23,12 @@ func init() {
 //
 // It takes sockets only (SOCKET handles, and the net package's TCP and
 // UDP connections and listeners) and refuses any other handle at Register
-// with ErrInvalidFileObj. A socket whose peer shuts down its side is
-// reported as EVENT_READ (a read meets the end of stream); a reset or a
-// failed connect as EVENT_READ|EVENT_WRITE, masked by the events
-// registered. A socket closed while registered is dropped silently, as
-// epoll drops a closed descriptor: it is reported no more, Modify fails
-// on it, and Unregister removes it.
+// with ErrInvalidFileObj. EVENT_URGENT is urgent (out-of-band) data
+// waiting. A socket whose peer shuts down its side is reported as
+// EVENT_READ (a read meets the end of stream); a reset or a failed
+// connect as every event registered. A socket closed while registered is
+// dropped silently, as epoll drops a closed descriptor: it is reported no
+// more, Modify fails on it, and Unregister removes it.
 type AFDSelector struct {
 	selector
 }

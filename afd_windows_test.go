@@ -464,6 +464,21 @@ func TestAFDRefusesNonSockets(t *testing.T) {
 	assert.Zero(t, p.pendingPolls())
 }
 
+// A failed non-blocking connect is an error, every event registered,
+// whatever the registration: every poll asks for AFD_POLL_CONNECT_FAIL.
+// (select reports it only to writers and urgent readers, as Python does.)
+func TestAFDFailedConnect(t *testing.T) {
+	for _, events := range []Events{EVENT_READ, EVENT_WRITE, EVENT_URGENT, allEvents} {
+		t.Run(events.String(), func(t *testing.T) {
+			s := newTestSelector(t, "afd")
+			c := refusedConnect(t)
+			_, err := s.Register(c, events, nil)
+			require.NoError(t, err)
+			waitFor(t, s, map[int]Events{c: events})
+		})
+	}
+}
+
 // Urgent (out-of-band) data is not what a plain read takes: it wakes no
 // socket registered for EVENT_READ or EVENT_WRITE alone, neither to be
 // reported nor to have Select spin on a poll that completes at once with
