@@ -15,13 +15,31 @@ func init() {
 }
 
 // KqueueSelector is a Selector over the kqueue of macOS and the BSDs,
-// level-triggered, with an EVFILT_READ and an EVFILT_WRITE filter per
-// descriptor as its events ask. Its cost per Select follows the number of
-// ready descriptors, not the number registered. Unlike Python's
-// KqueueSelector, it returns one Ready for a descriptor ready both to read
-// and to write, not two. Registering for EVENT_WRITE is refused with the
-// kernel's error where kqueue refuses the write filter, as on FreeBSD and
-// macOS for a pipe whose reading end is closed (EPIPE).
+// level-triggered, with a kernel filter per event registered: EVFILT_READ,
+// EVFILT_WRITE, and for EVENT_URGENT, EVFILT_EXCEPT with NOTE_OOB. Its cost
+// per Select follows the number of ready descriptors, not the number
+// registered. Unlike Python's KqueueSelector, it returns one Ready for a
+// descriptor ready both to read and to write, not two.
+//
+// EVENT_URGENT is urgent (out-of-band) TCP data on macOS, OpenBSD (since
+// 6.8) and DragonFly, and on OpenBSD also a pseudo-terminal master's
+// status change in packet mode. Their EVFILT_EXCEPT watches sockets (and
+// OpenBSD's pseudo-terminal masters) only: for any other file Register and
+// Modify return the kernel's refusal (EINVAL; EOPNOTSUPP on DragonFly) and
+// leave nothing registered, as epoll refuses regular files; poll and
+// select take such files and never report them. As poll and select do on
+// these kernels, the condition lasts from the urgent data's arrival until
+// the reader has read past its mark in the stream (SIOCATMARK), which may
+// be after it read the urgent byte; on Linux it ends when the urgent byte
+// is read. On OpenBSD and DragonFly the filter reports the urgent
+// condition only: a socket registered for EVENT_URGENT alone meets its
+// error at its next operation, as with select. FreeBSD and NetBSD have no
+// such filter: there Register and Modify refuse EVENT_URGENT with
+// ErrInvalidEvents, and the poll and select backends report urgent data.
+//
+// Registering for EVENT_WRITE is refused with the kernel's error where
+// kqueue refuses the write filter, as on FreeBSD and macOS for a pipe
+// whose reading end is closed (EPIPE).
 type KqueueSelector struct {
 	selector
 }
@@ -59,21 +77,44 @@ type kqueue struct {
 	wfd    int             // the waker's descriptor, or -1 if it has none (see isWake)
 	events []unix.Kevent_t // filled by wait, read by ready
 	ts     unix.Timespec   // wait's timeout, here so that a wait allocates nothing
+
+	rearm exceptRearm // Darwin's except filters to add again before a wait
 }
 
-// kqueueEvents is what the kqueue backend can report.
-const kqueueEvents = EVENT_READ | EVENT_WRITE
-
-// filter is the kqueue filter that watches a descriptor for one event.
+// filter is one kqueue filter that the selector adds for a registration.
 type filter struct {
-	event Events
-	id    int    // EVFILT_READ or EVFILT_WRITE
-	name  string // for errors
+	id     int    // EVFILT_READ, EVFILT_WRITE or EVFILT_EXCEPT
+	flags  int    // besides EV_ADD: EV_CLEAR for an edge-triggered one
+	fflags uint32 // the filter's own flags (NOTE_OOB, NOTE_FILE_POLL, ...)
+	name   string // for errors
 }
 
-var filters = [...]filter{
-	{EVENT_READ, unix.EVFILT_READ, "read"},
-	{EVENT_WRITE, unix.EVFILT_WRITE, "write"},
+// same reports whether f and g are one kernel filter set up alike, so
+// that a Modify from one to the other keeps it. Flags cannot change on a
+// filter that exists (EV_CLEAR stays as it was added), so a filter whose
+// flags change is deleted and added again.
+func (f filter) same(g filter) bool { return f.id == g.id && f.flags == g.flags }
+
+// maxFilters bounds the filters of one registration: a read filter, a
+// write filter and an except filter.
+const maxFilters = 3
+
+// filters returns the filters that watch for events, in the order they
+// are added: read, write, except.
+func filters(events Events) (fs [maxFilters]filter, n int) {
+	if events&EVENT_READ != 0 {
+		fs[n] = filter{id: unix.EVFILT_READ, name: "read"}
+		n++
+	}
+	if events&EVENT_WRITE != 0 {
+		fs[n] = filter{id: unix.EVFILT_WRITE, name: "write"}
+		n++
+	}
+	if f, ok := urgentFilter(); ok && events&EVENT_URGENT != 0 {
+		fs[n] = f
+		n++
+	}
+	return fs, n
 }
 
 // keventChange makes one change to the kqueue kq. It passes no event list,
@@ -95,86 +136,106 @@ func keventChange(kq, ident, filt, flags int, fflags uint32) error {
 	return err
 }
 
-func (kq *kqueue) change(op string, fd int, f filter, flags int) error {
-	if err := keventChange(kq.fd, fd, f.id, flags, 0); err != nil {
-		return fmt.Errorf("selectors: kevent %s %s fd %d: %w", op, f.name, fd, err)
+// addFilters adds fs for fd, one call each, and on failure deletes those
+// it added and returns the error.
+func (kq *kqueue) addFilters(fd int, fs []filter) error {
+	for i, f := range fs {
+		err := keventChange(kq.fd, fd, f.id, unix.EV_ADD|f.flags, f.fflags)
+		if err == nil {
+			continue
+		}
+		for _, g := range fs[:i] {
+			_ = keventChange(kq.fd, fd, g.id, unix.EV_DELETE, 0)
+		}
+		return fmt.Errorf("kevent add %s fd %d: %w", f.name, fd, err)
+	}
+	return nil
+}
+
+// deleteFilter deletes filter f of fd. A closed descriptor took its
+// filters with it (EBADF), or its number now names another file that was
+// never added (ENOENT): neither is an error.
+func (kq *kqueue) deleteFilter(fd int, f filter) error {
+	err := keventChange(kq.fd, fd, f.id, unix.EV_DELETE, 0)
+	if err != nil && err != unix.EBADF && err != unix.ENOENT {
+		return fmt.Errorf("selectors: kevent delete %s fd %d: %w", f.name, fd, err)
 	}
 	return nil
 }
 
 func (kq *kqueue) add(fd int, events Events, _ uint32) error {
-	for i, f := range filters {
-		if events&f.event == 0 {
-			continue
-		}
-		if err := kq.change("add", fd, f, unix.EV_ADD); err != nil {
-			// Leave nothing behind: take back the filters added before.
-			for _, g := range filters[:i] {
-				if events&g.event != 0 {
-					_ = kq.change("delete", fd, g, unix.EV_DELETE)
-				}
-			}
-			return err
-		}
+	fs, n := filters(events)
+	if err := kq.addFilters(fd, fs[:n]); err != nil {
+		return fmt.Errorf("selectors: %w", err)
 	}
 	return nil
 }
 
-// modify deletes the filters no longer wanted, one call each as remove
-// does, then adds every wanted one in one call, those it keeps before the
-// new one. Adding a filter that is there only updates it, and it restores
-// one that went with a descriptor closed while registered, whose number a
-// new file took: Modify then watches the new file for all its events, as
-// poll does and as Python's modify, an unregister and a register, does.
-// The deletes are apart because a filter gone that way fails its delete
-// (ENOENT), and kevent stops at the first change that fails when it has no
-// event list, leaving the adds after it undone.
+// modify deletes the filters no longer wanted, then adds every wanted
+// one, those it keeps before the new ones. Adding a filter that is there
+// only updates it, and it restores one that went with a descriptor closed
+// while registered, whose number a new file took: Modify then watches the
+// new file for all its events, as poll does and as Python's modify, an
+// unregister and a register, does. Each change is a call of its own,
+// because a filter gone that way fails its delete (ENOENT), and kevent
+// stops at the first change that fails when it has no event list, leaving
+// the changes after it undone.
 //
-// A failed add has added no filter beyond the old events (kevent stops
-// there), and the selector's remove of those, which ignores filters
-// already gone, leaves nothing behind.
+// A failed add deletes what modify added, and the selector's remove of
+// the old events, which ignores filters already gone, takes the rest:
+// nothing is left behind.
 func (kq *kqueue) modify(fd int, old, events Events, _ uint32) error {
-	if err := kq.remove(fd, old&^events); err != nil {
-		return err
-	}
-	var changes [len(filters)]unix.Kevent_t // each filter once at most
-	n := 0
-	for _, which := range [...]Events{old & events, events &^ old} {
-		for _, f := range filters {
-			if which&f.event != 0 {
-				unix.SetKevent(&changes[n], fd, f.id, unix.EV_ADD)
-				n++
+	kq.rearm.forget(fd)
+	oldFs, nOld := filters(old)
+	newFs, nNew := filters(events)
+	for _, f := range oldFs[:nOld] {
+		if !kept(f, newFs[:nNew]) {
+			if err := kq.deleteFilter(fd, f); err != nil {
+				return err
 			}
 		}
 	}
-	_, err := unix.Kevent(kq.fd, changes[:n], nil, nil)
-	// EINTR: see keventChange.
-	if err != nil && err != unix.EINTR {
+	var adds [maxFilters]filter
+	nAdds := 0
+	for _, keep := range [...]bool{true, false} {
+		for _, f := range newFs[:nNew] {
+			if kept(f, oldFs[:nOld]) == keep {
+				adds[nAdds] = f
+				nAdds++
+			}
+		}
+	}
+	if err := kq.addFilters(fd, adds[:nAdds]); err != nil {
 		return fmt.Errorf("selectors: kevent modify fd %d from %v to %v: %w", fd, old, events, err)
 	}
 	return nil
 }
 
+// kept reports whether fs holds a filter the same as f.
+func kept(f filter, fs []filter) bool {
+	for _, g := range fs {
+		if f.same(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// remove deletes the filters of events.
 func (kq *kqueue) remove(fd int, events Events) error {
+	kq.rearm.forget(fd)
+	fs, n := filters(events)
 	var errs error
-	for _, f := range filters {
-		if events&f.event == 0 {
-			continue
-		}
-		err := kq.change("delete", fd, f, unix.EV_DELETE)
-		// A closed descriptor took its filters with it (EBADF), or its
-		// number now names another file that was never added (ENOENT).
-		if err != nil && !errors.Is(err, unix.EBADF) && !errors.Is(err, unix.ENOENT) {
-			errs = errors.Join(errs, err)
-		}
+	for _, f := range fs[:n] {
+		errs = errors.Join(errs, kq.deleteFilter(fd, f))
 	}
 	return errs
 }
 
-// reserve makes room for two filters per registered descriptor and the
-// waker, so that one wait reports all that is ready.
+// reserve makes room for every filter of every registered descriptor and
+// the waker, so that one wait reports all that is ready.
 func (kq *kqueue) reserve(registered int) {
-	if need := 2*registered + 1; len(kq.events) < need {
+	if need := maxFilters*registered + 1; len(kq.events) < need {
 		kq.events = make([]unix.Kevent_t, max(need, 2*len(kq.events)))
 	}
 }
@@ -183,6 +244,7 @@ func (kq *kqueue) reserve(registered int) {
 // keeps it below what Darwin refuses with EINVAL; Go's runtime caps its
 // own kevent timeouts at 1e6 seconds for that reason.
 func (kq *kqueue) wait(timeout time.Duration) (int, error) {
+	kq.rearm.before(kq.fd)
 	var ts *unix.Timespec
 	if timeout >= 0 {
 		kq.ts = unix.NsecToTimespec(int64(timeout))
@@ -202,24 +264,31 @@ func (kq *kqueue) wait(timeout time.Duration) (int, error) {
 }
 
 // keventEvents is what one kevent says of its descriptor. An error makes
-// it both readable and writable, as POLLERR does for poll, so that the
-// caller's next read or write meets it: EV_ERROR, or EV_EOF with the
-// socket's error in Fflags. An end of file alone is its own filter's
-// event: a read filter's (the peer shut its side down) says a read returns
-// 0 at once, and the socket may still take writes, or may not yet, as
-// poll's POLLIN and epoll's EPOLLIN say; reporting it writable too made a
-// loop that waits to write spin while the filter stayed ready.
+// it every event, as POLLERR does for poll, so that the caller's next
+// operation meets it: EV_ERROR, or EV_EOF with the socket's error in
+// Fflags. An end of file alone is its own filter's event: a read filter's
+// (the peer shut its side down) says a read returns 0 at once, and the
+// socket may still take writes, or may not yet, as poll's POLLIN and
+// epoll's EPOLLIN say; reporting it writable too made a loop that waits
+// to write spin while the filter stayed ready.
 func keventEvents(e *unix.Kevent_t) Events {
-	if e.Flags&unix.EV_ERROR != 0 || e.Flags&unix.EV_EOF != 0 && e.Fflags != 0 {
-		return EVENT_READ | EVENT_WRITE
+	if e.Flags&unix.EV_ERROR != 0 {
+		return allEvents
 	}
+	eof := e.Flags&unix.EV_EOF != 0
 	switch e.Filter {
 	case unix.EVFILT_READ:
+		if eof && e.Fflags != 0 {
+			return allEvents
+		}
 		return EVENT_READ
 	case unix.EVFILT_WRITE:
+		if eof && e.Fflags != 0 {
+			return allEvents
+		}
 		return EVENT_WRITE
 	}
-	return 0
+	return exceptEvents(e)
 }
 
 func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
@@ -235,7 +304,11 @@ func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 		}
 		// A kevent without a key is for a descriptor unregistered since
 		// the wait began (another goroutine may): appendReady skips it.
-		dst, _ = keys.appendReady(dst, int(e.Ident), keventEvents(e))
+		var registered bool
+		dst, registered = keys.appendReady(dst, int(e.Ident), keventEvents(e))
+		if registered {
+			kq.rearm.note(e, keys)
+		}
 	}
 	return dst, woken
 }

@@ -3,6 +3,7 @@
 package selectors
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -12,9 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// kernelFilters returns the filters that the kqueue itself reports ready
-// for fd now, whatever Select makes of them: what the selector asked of
-// the kernel.
 func init() {
 	unmadeSelectors = append(unmadeSelectors, &KqueueSelector{}, (*KqueueSelector)(nil))
 }
@@ -25,6 +23,9 @@ func TestKqueueFilenoUnmade(t *testing.T) {
 	assert.Equal(t, -1, (*KqueueSelector)(nil).Fileno())
 }
 
+// kernelFilters returns the filters that the kqueue itself reports ready
+// for fd now, whatever Select makes of them: what the selector asked of
+// the kernel.
 func kernelFilters(t testing.TB, s *KqueueSelector, fd int) []int {
 	t.Helper()
 	events := make([]unix.Kevent_t, 16)
@@ -216,4 +217,124 @@ func TestKqueueModifyToFewerAfterNumberReused(t *testing.T) {
 func TestKqueueModifyClosedDropsKey(t *testing.T) {
 	err := modifyClosedDropsKey(t, newKqueueSelector(t))
 	assert.Contains(t, err.Error(), "kevent modify")
+}
+
+// pipeEnds returns the reading and writing ends of a new non-blocking
+// pipe, closed at the end of the test unless it closed them first with
+// closeEnd.
+func pipeEnds(t testing.TB) (r, w int) {
+	t.Helper()
+	var p [2]int
+	require.NoError(t, unix.Pipe(p[:]))
+	for _, fd := range p {
+		trackEnd(t, fd)
+		unix.CloseOnExec(fd)
+		require.NoError(t, unix.SetNonblock(fd, true))
+	}
+	return p[0], p[1]
+}
+
+// assertNoFilter checks that s's kqueue holds no filter filt for fd: its
+// delete fails with ENOENT. A filter left behind is deleted by the check.
+func assertNoFilter(t testing.TB, s *KqueueSelector, fd, filt int) {
+	t.Helper()
+	err := keventChange(s.Fileno(), fd, filt, unix.EV_DELETE, 0)
+	assert.ErrorIs(t, err, unix.ENOENT, "filter %d of fd %d was left behind", filt, fd)
+}
+
+// oobThenPastMark sends one urgent byte to a and has a read it and read
+// past its mark, so that the urgent condition ends on every kernel: the
+// BSDs and macOS keep it until the reader has read past the mark
+// (SIOCATMARK), not only until the urgent byte is read.
+func oobThenPastMark(t testing.TB, s Selector, a, b int) {
+	t.Helper()
+	sendOOB(t, b, '!')
+	waitFor(t, s, map[int]Events{a: EVENT_URGENT})
+	assert.Equal(t, byte('!'), recvOOB(t, a))
+	writeEnd(t, b, []byte("y"))
+	require.Eventually(t, func() bool { return len(readEnd(t, a, 10)) > 0 }, 2*time.Second, 10*time.Millisecond)
+}
+
+// awaitReadable waits until fd has data to read, as poll(2) sees it.
+func awaitReadable(t testing.TB, fd int) {
+	t.Helper()
+	n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 2000)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "fd %d has nothing to read", fd)
+}
+
+// Darwin's except filter fires for plain data too (it is the read filter's
+// code), and keeps NOTE_OOB once set: a socket registered for EVENT_URGENT
+// alone with plain data unread is neither reported nor keeps the wait
+// from blocking, before and after an urgent byte came and went. The waits
+// are counted: a filter that fired at every wait would make thousands in
+// the Select, where an edge-triggered one wakes it once.
+func TestKqueueUrgentIgnoresPlainData(t *testing.T) {
+	s := newKqueueSelector(t)
+	a, b := tcpPair(t)
+	if !registerUrgent(t, s, a, EVENT_URGENT) {
+		return
+	}
+	quietFewWaits := func(why string) {
+		t.Helper()
+		waits := s.waits
+		assertQuiet(t, s, 200*time.Millisecond, why)
+		assert.LessOrEqual(t, s.waits-waits, uint32(3), "%s: the Select spun", why)
+	}
+	writeEnd(t, b, []byte("n"))
+	awaitReadable(t, a)
+	quietFewWaits("plain data unread")
+	assert.Equal(t, []byte("n"), readEnd(t, a, 10))
+
+	oobThenPastMark(t, s, a, b)
+	writeEnd(t, b, []byte("z"))
+	awaitReadable(t, a)
+	quietFewWaits("plain data after urgent data")
+}
+
+// The urgent condition is level-triggered, as the other events are: every
+// Select reports it until the reader is past the mark. Darwin's except
+// filter is edge-triggered and added again after each report for that.
+func TestKqueueUrgentLevelTriggered(t *testing.T) {
+	s := newKqueueSelector(t)
+	a, b := tcpPair(t)
+	if !registerUrgent(t, s, a, EVENT_READ|EVENT_URGENT) {
+		return
+	}
+	sendOOB(t, b, '!')
+	waitFor(t, s, map[int]Events{a: EVENT_URGENT})
+	for range 3 {
+		assert.Equal(t, map[int]Events{a: EVENT_URGENT}, selectNow(t, s))
+	}
+	assert.Equal(t, byte('!'), recvOOB(t, a))
+	writeEnd(t, b, []byte("y"))
+	awaitReadable(t, a)
+	assert.Equal(t, []byte("y"), readEnd(t, a, 10))
+	assertQuiet(t, s, 50*time.Millisecond, "past the mark")
+}
+
+// The except filter watches sockets only: for another file Register and
+// Modify return the kernel's refusal (EINVAL; EOPNOTSUPP on DragonFly),
+// and leave no filter behind, the read filter added before it included.
+// Where the kernel has no except filter, ErrInvalidEvents.
+func TestKqueueUrgentRefusedForPipe(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, _ := pipeEnds(t)
+	refused := func(err error) {
+		t.Helper()
+		if kqueueEvents&EVENT_URGENT == 0 {
+			require.ErrorIs(t, err, ErrInvalidEvents)
+			return
+		}
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP), "%v", err)
+		assert.Empty(t, s.GetMap())
+		assertNoFilter(t, s, r, unix.EVFILT_READ)
+	}
+	_, err := s.Register(r, EVENT_READ|EVENT_URGENT, nil)
+	refused(err)
+	_, err = s.Register(r, EVENT_READ, nil)
+	require.NoError(t, err)
+	_, err = s.Modify(r, EVENT_READ|EVENT_URGENT, nil)
+	refused(err)
 }

@@ -1,0 +1,6 @@
+package selectors
+
+// exceptFlags is 0: DragonFly's except filter reports the urgent condition
+// only (filt_soread with NOTE_OOB in sys/kern/uipc_socket.c), so it is
+// level-triggered as the other filters are.
+const exceptFlags = 0
