@@ -45,7 +45,8 @@
 //	poll      POLLPRI
 //	devpoll   POLLPRI
 //	select    the exceptional set (exceptfds)
-//	kqueue    see KqueueSelector
+//	kqueue    EVFILT_EXCEPT/NOTE_OOB on darwin, openbsd, dragonfly (sockets
+//	          only; see KqueueSelector); refused on freebsd, netbsd
 //
 // That is urgent (out-of-band) TCP data, a pseudo-terminal's status change
 // in packet mode, or a device's or a sysfs file's POLLPRI (a GPIO edge).
