@@ -5,6 +5,7 @@ package selectors
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,14 @@ func init() {
 // error at its next operation, as with select. FreeBSD and NetBSD have no
 // such filter: there Register and Modify refuse EVENT_URGENT with
 // ErrInvalidEvents, and the poll and select backends report urgent data.
+//
+// Where the kernels differ:
+//
+//   - A hang-up that the kernel reports once and then drops the filter
+//     (EV_ONESHOT: FreeBSD when a pipe's reader closes or a terminal goes
+//     away, every kernel when a file is revoked) is reported by every
+//     Select, as every event registered, until Unregister or Modify, as
+//     poll reports POLLHUP.
 //
 // Registering for EVENT_WRITE is refused with the kernel's error where
 // kqueue refuses the write filter, as on FreeBSD and macOS for a pipe
@@ -77,6 +86,15 @@ type kqueue struct {
 	wfd    int             // the waker's descriptor, or -1 if it has none (see isWake)
 	events []unix.Kevent_t // filled by wait, read by ready
 	ts     unix.Timespec   // wait's timeout, here so that a wait allocates nothing
+
+	// hungUp holds the registered descriptors whose hang-up the kernel
+	// reported once, dropping a filter (EV_ONESHOT): ready reports them
+	// at every Select until Unregister or Modify, as level-triggered
+	// readiness is reported. It is guarded by the selector's mutex, as
+	// add, modify, remove and ready are called; nHungUp is its length, for
+	// wait, which runs without it.
+	hungUp  map[int]struct{}
+	nHungUp atomic.Int32
 
 	rearm exceptRearm // Darwin's except filters to add again before a wait
 }
@@ -185,6 +203,7 @@ func (kq *kqueue) add(fd int, events Events, _ uint32) error {
 // the old events, which ignores filters already gone, takes the rest:
 // nothing is left behind.
 func (kq *kqueue) modify(fd int, old, events Events, _ uint32) error {
+	kq.forgetHangUp(fd)
 	kq.rearm.forget(fd)
 	oldFs, nOld := filters(old)
 	newFs, nNew := filters(events)
@@ -223,6 +242,7 @@ func kept(f filter, fs []filter) bool {
 
 // remove deletes the filters of events.
 func (kq *kqueue) remove(fd int, events Events) error {
+	kq.forgetHangUp(fd)
 	kq.rearm.forget(fd)
 	fs, n := filters(events)
 	var errs error
@@ -245,6 +265,10 @@ func (kq *kqueue) reserve(registered int) {
 // own kevent timeouts at 1e6 seconds for that reason.
 func (kq *kqueue) wait(timeout time.Duration) (int, error) {
 	kq.rearm.before(kq.fd)
+	if kq.nHungUp.Load() != 0 {
+		// A hang-up that ready reports again is ready now.
+		timeout = 0
+	}
 	var ts *unix.Timespec
 	if timeout >= 0 {
 		kq.ts = unix.NsecToTimespec(int64(timeout))
@@ -263,32 +287,43 @@ func (kq *kqueue) wait(timeout time.Duration) (int, error) {
 	return n, nil
 }
 
-// keventEvents is what one kevent says of its descriptor. An error makes
-// it every event, as POLLERR does for poll, so that the caller's next
-// operation meets it: EV_ERROR, or EV_EOF with the socket's error in
-// Fflags. An end of file alone is its own filter's event: a read filter's
-// (the peer shut its side down) says a read returns 0 at once, and the
-// socket may still take writes, or may not yet, as poll's POLLIN and
-// epoll's EPOLLIN say; reporting it writable too made a loop that waits
-// to write spin while the filter stayed ready.
-func keventEvents(e *unix.Kevent_t) Events {
-	if e.Flags&unix.EV_ERROR != 0 {
-		return allEvents
+// keventEvents is what one kevent says of its descriptor, and whether it
+// is a hang-up that the kernel will not report again (see kqueue.hungUp).
+//
+// An error makes it every event, as POLLERR does for poll, so that the
+// caller's next operation meets it: EV_ERROR, or EV_EOF with the socket's
+// error in Fflags. An end of file alone is its own filter's event: a read
+// filter's (the peer shut its side down) says a read returns 0 at once,
+// and the socket may still take writes, or may not yet, as poll's POLLIN
+// and epoll's EPOLLIN say; reporting it writable too made a loop that
+// waits to write spin while the filter stayed ready.
+//
+// EV_ONESHOT, which the selector never sets, says that the kernel dropped
+// the filter after this event: FreeBSD's knlist_clear marks a filter
+// EV_EOF|EV_ONESHOT when what it watches goes away (kern_event.c; a pipe's
+// reader closing for its writer, a terminal's last close), and every
+// kernel does so when a file is revoked.
+func keventEvents(e *unix.Kevent_t) (m Events, hungUp bool) {
+	switch {
+	case e.Flags&unix.EV_ERROR != 0:
+		return allEvents, false
+	case e.Flags&unix.EV_ONESHOT != 0:
+		return allEvents, true
 	}
 	eof := e.Flags&unix.EV_EOF != 0
 	switch e.Filter {
 	case unix.EVFILT_READ:
 		if eof && e.Fflags != 0 {
-			return allEvents
+			return allEvents, false
 		}
-		return EVENT_READ
+		return EVENT_READ, false
 	case unix.EVFILT_WRITE:
 		if eof && e.Fflags != 0 {
-			return allEvents
+			return allEvents, false
 		}
-		return EVENT_WRITE
+		return EVENT_WRITE, false
 	}
-	return exceptEvents(e)
+	return exceptEvents(e), false
 }
 
 func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
@@ -302,15 +337,42 @@ func (kq *kqueue) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
 			woken = true
 			continue
 		}
+		fd := int(e.Ident)
+		m, hungUp := keventEvents(e)
 		// A kevent without a key is for a descriptor unregistered since
 		// the wait began (another goroutine may): appendReady skips it.
 		var registered bool
-		dst, registered = keys.appendReady(dst, int(e.Ident), keventEvents(e))
+		dst, registered = keys.appendReady(dst, fd, m)
 		if registered {
+			if hungUp {
+				kq.rememberHangUp(fd)
+			}
 			kq.rearm.note(e, keys)
 		}
 	}
+	for fd := range kq.hungUp {
+		dst, _ = keys.appendReady(dst, fd, allEvents)
+	}
 	return dst, woken
+}
+
+// rememberHangUp makes ready report fd's hang-up at every Select from now
+// on, until Unregister or Modify.
+func (kq *kqueue) rememberHangUp(fd int) {
+	if kq.hungUp == nil {
+		kq.hungUp = make(map[int]struct{})
+	}
+	kq.hungUp[fd] = struct{}{}
+	kq.nHungUp.Store(int32(len(kq.hungUp)))
+}
+
+// forgetHangUp ends what rememberHangUp started for fd.
+func (kq *kqueue) forgetHangUp(fd int) {
+	if len(kq.hungUp) == 0 {
+		return
+	}
+	delete(kq.hungUp, fd)
+	kq.nHungUp.Store(int32(len(kq.hungUp)))
 }
 
 func (kq *kqueue) owns(fd int) bool { return fd == kq.fd }

@@ -171,25 +171,31 @@ func TestKqueueHalfClosedIsNotWritable(t *testing.T) {
 	assert.Equal(t, map[int]Events{a: EVENT_READ}, selectNow(t, s))
 }
 
-// What one kevent says: its own filter's event, and both for an error.
+// What one kevent says: its own filter's event, and both for an error;
+// and whether it is a hang-up that the kernel will not report again.
 func TestKqueueEvents(t *testing.T) {
 	for _, c := range []struct {
 		filter int
 		flags  int
 		fflags uint32
 		want   Events
+		hungUp bool
 	}{
-		{unix.EVFILT_READ, 0, 0, EVENT_READ},
-		{unix.EVFILT_WRITE, 0, 0, EVENT_WRITE},
-		{unix.EVFILT_READ, unix.EV_EOF, 0, EVENT_READ},                                     // the end of the stream
-		{unix.EVFILT_WRITE, unix.EV_EOF, 0, EVENT_WRITE},                                   // the reader went: a write fails
-		{unix.EVFILT_READ, unix.EV_EOF, uint32(unix.ECONNRESET), EVENT_READ | EVENT_WRITE}, // an error
-		{unix.EVFILT_WRITE, unix.EV_ERROR, 0, EVENT_READ | EVENT_WRITE},
+		{unix.EVFILT_READ, 0, 0, EVENT_READ, false},
+		{unix.EVFILT_WRITE, 0, 0, EVENT_WRITE, false},
+		{unix.EVFILT_READ, unix.EV_EOF, 0, EVENT_READ, false},                      // the end of the stream
+		{unix.EVFILT_WRITE, unix.EV_EOF, 0, EVENT_WRITE, false},                    // the reader went: a write fails
+		{unix.EVFILT_READ, unix.EV_EOF, uint32(unix.ECONNRESET), allEvents, false}, // an error
+		{unix.EVFILT_WRITE, unix.EV_ERROR, 0, allEvents, false},                    // a failed change
+		{unix.EVFILT_WRITE, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},     // FreeBSD's knlist_clear
+		{unix.EVFILT_READ, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},      // a revoke
 	} {
 		var e unix.Kevent_t
 		unix.SetKevent(&e, 3, c.filter, c.flags)
 		e.Fflags = c.fflags
-		assert.Equal(t, c.want, keventEvents(&e), "filter %d, flags %#x, fflags %d", c.filter, c.flags, c.fflags)
+		m, hungUp := keventEvents(&e)
+		assert.Equal(t, c.want, m, "filter %d, flags %#x, fflags %d", c.filter, c.flags, c.fflags)
+		assert.Equal(t, c.hungUp, hungUp, "filter %d, flags %#x, fflags %d: hung up", c.filter, c.flags, c.fflags)
 	}
 }
 
@@ -337,4 +343,36 @@ func TestKqueueUrgentRefusedForPipe(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Modify(r, EVENT_READ|EVENT_URGENT, nil)
 	refused(err)
+}
+
+// A hang-up is reported by every Select until the caller unregisters,
+// level-triggered: FreeBSD's knlist_clear drops a pipe writer's write
+// filter when the reader closes (EV_EOF|EV_ONESHOT), so the selector
+// keeps reporting it. A socket whose peer closed stays reported by the
+// kernel itself.
+func TestKqueueHangupReportedUntilUnregistered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ends func(testing.TB) (int, int)
+	}{
+		{"pipe", pipeEnds},
+		{"socket", socketPair},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newKqueueSelector(t)
+			peer, w := c.ends(t)
+			_, err := s.Register(w, EVENT_WRITE, nil)
+			require.NoError(t, err)
+			closeEnd(t, peer)
+			waitFor(t, s, map[int]Events{w: EVENT_WRITE})
+			for range 3 {
+				assert.Equal(t, map[int]Events{w: EVENT_WRITE}, selectNow(t, s), "reported once only")
+			}
+			_, err = s.Unregister(w)
+			require.NoError(t, err)
+			assert.Empty(t, selectNow(t, s))
+			assertNoFilter(t, s, w, unix.EVFILT_WRITE)
+			assertNoFilter(t, s, w, unix.EVFILT_READ)
+		})
+	}
 }

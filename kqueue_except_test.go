@@ -37,6 +37,8 @@ func TestKqueueExceptEvents(t *testing.T) {
 		var e unix.Kevent_t
 		unix.SetKevent(&e, 3, unix.EVFILT_EXCEPT, c.flags)
 		e.Fflags = c.fflags
-		assert.Equal(t, c.want, keventEvents(&e), "flags %#x, fflags %#x", c.flags, c.fflags)
+		m, hungUp := keventEvents(&e)
+		assert.Equal(t, c.want, m, "flags %#x, fflags %#x", c.flags, c.fflags)
+		assert.False(t, hungUp)
 	}
 }
