@@ -40,15 +40,27 @@ func init() {
 //
 // Where the kernels differ:
 //
+//   - A pipe whose reader closed is reported to its writer at every
+//     Select, as every event registered, as poll reports POLLHUP. FreeBSD,
+//     OpenBSD and NetBSD do not wake the write filter of a full pipe for
+//     the reader's close, so the selector also watches a pipe registered
+//     for EVENT_WRITE without EVENT_READ there with a read filter on its
+//     writing end, as Go's runtime does, and takes that filter's end of
+//     file for the hang-up, which it reports until Unregister or Modify.
+//     NetBSD kernels that refuse a read filter on a writing end
+//     (sys_pipe.c 1.165, from October 2023) tell neither end of a pipe
+//     through kqueue that the other end closed; the poll and select
+//     backends see it there.
 //   - A hang-up that the kernel reports once and then drops the filter
 //     (EV_ONESHOT: FreeBSD when a pipe's reader closes or a terminal goes
-//     away, every kernel when a file is revoked) is reported by every
-//     Select, as every event registered, until Unregister or Modify, as
-//     poll reports POLLHUP.
-//
-// Registering for EVENT_WRITE is refused with the kernel's error where
-// kqueue refuses the write filter, as on FreeBSD and macOS for a pipe
-// whose reading end is closed (EPIPE).
+//     away, every kernel when a file is revoked) is likewise reported by
+//     every Select until Unregister or Modify.
+//   - Registering EVENT_WRITE for a pipe whose reader has closed is refused
+//     with the kernel's error: EPIPE on FreeBSD, DragonFly and older
+//     OpenBSD, EBADF on NetBSD (sys_pipe.c 1.160 and 1.165). macOS and
+//     newer OpenBSD (sys_pipe.c 1.146, 2023) take it and report the pipe
+//     writable; a write then fails with EPIPE. The same refusal can fail a
+//     Modify of such a pipe, which then drops the registration.
 type KqueueSelector struct {
 	selector
 }
@@ -88,11 +100,11 @@ type kqueue struct {
 	ts     unix.Timespec   // wait's timeout, here so that a wait allocates nothing
 
 	// hungUp holds the registered descriptors whose hang-up the kernel
-	// reported once, dropping a filter (EV_ONESHOT): ready reports them
-	// at every Select until Unregister or Modify, as level-triggered
-	// readiness is reported. It is guarded by the selector's mutex, as
-	// add, modify, remove and ready are called; nHungUp is its length, for
-	// wait, which runs without it.
+	// reported once, dropping a filter (EV_ONESHOT) or through an
+	// edge-triggered pipe guard: ready reports them at every Select until
+	// Unregister or Modify, as level-triggered readiness is reported. It is
+	// guarded by the selector's mutex, as add, modify, remove and ready are
+	// called; nHungUp is its length, for wait, which runs without it.
 	hungUp  map[int]struct{}
 	nHungUp atomic.Int32
 
@@ -113,15 +125,55 @@ type filter struct {
 // flags change is deleted and added again.
 func (f filter) same(g filter) bool { return f.id == g.id && f.flags == g.flags }
 
-// maxFilters bounds the filters of one registration: a read filter, a
-// write filter and an except filter.
+// maxFilters bounds the filters of one registration: a read filter (or
+// the pipe guard), a write filter and an except filter.
 const maxFilters = 3
 
-// filters returns the filters that watch for events, in the order they
-// are added: read, write, except.
-func filters(events Events) (fs [maxFilters]filter, n int) {
-	if events&EVENT_READ != 0 {
+// pipeGuard is the read filter that watches a pipe's writing end
+// registered without EVENT_READ where the write filter misses the
+// reader's close (see guardPipes): edge-triggered, so that data that
+// someone writes into a pipe's reading end (pipes go both ways on FreeBSD
+// and OpenBSD) does not keep every wait returning, and taken by ready for
+// the hang-up alone. EV_CLEAR on a read filter marks its events as the
+// guard's, since the selector sets it on no other.
+var pipeGuard = filter{id: unix.EVFILT_READ, flags: unix.EV_CLEAR, name: "pipe guard"}
+
+// fileKind is what filters a registration needs to know of its file.
+type fileKind uint8
+
+const (
+	otherFile fileKind = iota
+	pipeFile           // S_IFIFO: a pipe or a FIFO, which may need pipeGuard
+)
+
+// needsKind reports whether filters depends on the kind of file for
+// events on this platform: only then does the selector fstat it.
+func needsKind(events Events) bool {
+	return guardPipes && events&(EVENT_READ|EVENT_WRITE) == EVENT_WRITE
+}
+
+// kindOf returns the kind of file fd names: otherFile when fstat fails,
+// as for a closed descriptor, whose filters then fail to add anyway.
+func kindOf(fd int) fileKind {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return otherFile
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		return pipeFile
+	}
+	return otherFile
+}
+
+// filters returns the filters that watch a file of kind k for events, in
+// the order they are added: read (or the pipe guard), write, except.
+func filters(events Events, k fileKind) (fs [maxFilters]filter, n int) {
+	switch {
+	case events&EVENT_READ != 0:
 		fs[n] = filter{id: unix.EVFILT_READ, name: "read"}
+		n++
+	case guardPipes && events&EVENT_WRITE != 0 && k == pipeFile:
+		fs[n] = pipeGuard
 		n++
 	}
 	if events&EVENT_WRITE != 0 {
@@ -155,11 +207,14 @@ func keventChange(kq, ident, filt, flags int, fflags uint32) error {
 }
 
 // addFilters adds fs for fd, one call each, and on failure deletes those
-// it added and returns the error.
+// it added and returns the error. A pipe guard that the kernel refuses
+// (EINVAL: NetBSD's sys_pipe.c 1.165 takes no read filter on a pipe's
+// writing end) is left out: the registration works without it, as it
+// would on a kernel that never needed it, only blind to that hang-up.
 func (kq *kqueue) addFilters(fd int, fs []filter) error {
 	for i, f := range fs {
 		err := keventChange(kq.fd, fd, f.id, unix.EV_ADD|f.flags, f.fflags)
-		if err == nil {
+		if err == nil || f == pipeGuard && err == unix.EINVAL {
 			continue
 		}
 		for _, g := range fs[:i] {
@@ -182,7 +237,11 @@ func (kq *kqueue) deleteFilter(fd int, f filter) error {
 }
 
 func (kq *kqueue) add(fd int, events Events, _ uint32) error {
-	fs, n := filters(events)
+	k := otherFile
+	if needsKind(events) {
+		k = kindOf(fd)
+	}
+	fs, n := filters(events, k)
 	if err := kq.addFilters(fd, fs[:n]); err != nil {
 		return fmt.Errorf("selectors: %w", err)
 	}
@@ -205,8 +264,12 @@ func (kq *kqueue) add(fd int, events Events, _ uint32) error {
 func (kq *kqueue) modify(fd int, old, events Events, _ uint32) error {
 	kq.forgetHangUp(fd)
 	kq.rearm.forget(fd)
-	oldFs, nOld := filters(old)
-	newFs, nNew := filters(events)
+	k := otherFile
+	if needsKind(old) || needsKind(events) {
+		k = kindOf(fd)
+	}
+	oldFs, nOld := filters(old, k)
+	newFs, nNew := filters(events, k)
 	for _, f := range oldFs[:nOld] {
 		if !kept(f, newFs[:nNew]) {
 			if err := kq.deleteFilter(fd, f); err != nil {
@@ -240,11 +303,13 @@ func kept(f filter, fs []filter) bool {
 	return false
 }
 
-// remove deletes the filters of events.
+// remove deletes the filters of events, and the pipe guard that a
+// registration for EVENT_WRITE alone may have: without an fstat, which a
+// closed descriptor would fail, it tries the filters of a pipe.
 func (kq *kqueue) remove(fd int, events Events) error {
 	kq.forgetHangUp(fd)
 	kq.rearm.forget(fd)
-	fs, n := filters(events)
+	fs, n := filters(events, pipeFile)
 	var errs error
 	for _, f := range fs[:n] {
 		errs = errors.Join(errs, kq.deleteFilter(fd, f))
@@ -302,7 +367,8 @@ func (kq *kqueue) wait(timeout time.Duration) (int, error) {
 // the filter after this event: FreeBSD's knlist_clear marks a filter
 // EV_EOF|EV_ONESHOT when what it watches goes away (kern_event.c; a pipe's
 // reader closing for its writer, a terminal's last close), and every
-// kernel does so when a file is revoked.
+// kernel does so when a file is revoked. The pipe guard's end of file is
+// the pipe's reader closing, reported once as the guard is edge-triggered.
 func keventEvents(e *unix.Kevent_t) (m Events, hungUp bool) {
 	switch {
 	case e.Flags&unix.EV_ERROR != 0:
@@ -313,6 +379,14 @@ func keventEvents(e *unix.Kevent_t) (m Events, hungUp bool) {
 	eof := e.Flags&unix.EV_EOF != 0
 	switch e.Filter {
 	case unix.EVFILT_READ:
+		if e.Flags&unix.EV_CLEAR != 0 {
+			// The pipe guard: its other events are no event of the
+			// registration's.
+			if eof {
+				return allEvents, true
+			}
+			return 0, false
+		}
 		if eof && e.Fflags != 0 {
 			return allEvents, false
 		}

@@ -183,12 +183,15 @@ func TestKqueueEvents(t *testing.T) {
 	}{
 		{unix.EVFILT_READ, 0, 0, EVENT_READ, false},
 		{unix.EVFILT_WRITE, 0, 0, EVENT_WRITE, false},
-		{unix.EVFILT_READ, unix.EV_EOF, 0, EVENT_READ, false},                      // the end of the stream
-		{unix.EVFILT_WRITE, unix.EV_EOF, 0, EVENT_WRITE, false},                    // the reader went: a write fails
-		{unix.EVFILT_READ, unix.EV_EOF, uint32(unix.ECONNRESET), allEvents, false}, // an error
-		{unix.EVFILT_WRITE, unix.EV_ERROR, 0, allEvents, false},                    // a failed change
-		{unix.EVFILT_WRITE, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},     // FreeBSD's knlist_clear
-		{unix.EVFILT_READ, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},      // a revoke
+		{unix.EVFILT_READ, unix.EV_EOF, 0, EVENT_READ, false},                                 // the end of the stream
+		{unix.EVFILT_WRITE, unix.EV_EOF, 0, EVENT_WRITE, false},                               // the reader went: a write fails
+		{unix.EVFILT_READ, unix.EV_EOF, uint32(unix.ECONNRESET), allEvents, false},            // an error
+		{unix.EVFILT_WRITE, unix.EV_ERROR, 0, allEvents, false},                               // a failed change
+		{unix.EVFILT_WRITE, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},                // FreeBSD's knlist_clear
+		{unix.EVFILT_READ, unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true},                 // a revoke
+		{unix.EVFILT_READ, unix.EV_CLEAR, 0, 0, false},                                        // the pipe guard: data
+		{unix.EVFILT_READ, unix.EV_CLEAR | unix.EV_EOF, 0, allEvents, true},                   // the pipe guard: the reader went
+		{unix.EVFILT_READ, unix.EV_CLEAR | unix.EV_EOF | unix.EV_ONESHOT, 0, allEvents, true}, // the pipe guard: a revoke
 	} {
 		var e unix.Kevent_t
 		unix.SetKevent(&e, 3, c.filter, c.flags)
@@ -345,25 +348,107 @@ func TestKqueueUrgentRefusedForPipe(t *testing.T) {
 	refused(err)
 }
 
+// pipeHangUpsLost reports whether this kernel refuses a read filter on a
+// pipe's writing end, as NetBSD's sys_pipe.c 1.165 does: such a kernel
+// tells neither end of a pipe through kqueue that the other end closed,
+// and the selector has no way around it (see KqueueSelector).
+func pipeHangUpsLost(t testing.TB) bool {
+	t.Helper()
+	kq, err := unix.Kqueue()
+	require.NoError(t, err)
+	defer unix.Close(kq)
+	_, w := pipeEnds(t)
+	err = keventChange(kq, w, unix.EVFILT_READ, unix.EV_ADD, 0)
+	if err == unix.EINVAL {
+		return true
+	}
+	require.NoError(t, err)
+	return false
+}
+
+// assertHangUpLost checks what KqueueSelector documents for kernels that
+// lose a pipe's hang-up: poll(2) sees fd's condition at once, Select does
+// not.
+func assertHangUpLost(t testing.TB, s *KqueueSelector, fd int, events int16) {
+	t.Helper()
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	n, err := unix.Poll(pfd, 1000)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "poll(2) does not see the hang-up either")
+	rs, err := s.Select(200 * time.Millisecond)
+	require.NoError(t, err)
+	assert.Empty(t, checkReady(t, s, rs), "this kernel was thought to lose the hang-up: poll(2) reported %#x", pfd[0].Revents)
+}
+
+// OpenBSD, NetBSD and FreeBSD wake the write filter of a pipe whose reader
+// closes before they mark the pipe closed, and never again: the writer of
+// a full pipe, registered for EVENT_WRITE, was never told, where poll
+// reports POLLHUP at once. Its read filter on the writing end, which the
+// selector adds for that, is.
+func TestKqueuePipeWriterToldReaderClosed(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, w := pipeEnds(t)
+	fillEnd(t, w)
+	_, err := s.Register(w, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	assertQuiet(t, s, 50*time.Millisecond, "a full pipe")
+	closeEnd(t, r)
+	if pipeHangUpsLost(t) {
+		assertHangUpLost(t, s, w, unix.POLLOUT)
+		return
+	}
+	waitFor(t, s, map[int]Events{w: EVENT_WRITE})
+	_, err = unix.Write(w, []byte("x"))
+	assert.ErrorIs(t, err, unix.EPIPE)
+}
+
+// The reader of an empty pipe is told that the writer closed: EVENT_READ,
+// and a read returns 0. NetBSD's sys_pipe.c 1.165 loses that too.
+func TestKqueuePipeReaderToldWriterClosed(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, w := pipeEnds(t)
+	_, err := s.Register(r, EVENT_READ, nil)
+	require.NoError(t, err)
+	assertQuiet(t, s, 50*time.Millisecond, "an empty pipe")
+	closeEnd(t, w)
+	if pipeHangUpsLost(t) {
+		assertHangUpLost(t, s, r, unix.POLLIN)
+		return
+	}
+	waitFor(t, s, map[int]Events{r: EVENT_READ})
+	n, err := unix.Read(r, make([]byte, 1))
+	require.NoError(t, err)
+	assert.Zero(t, n, "the end of the stream")
+}
+
 // A hang-up is reported by every Select until the caller unregisters,
 // level-triggered: FreeBSD's knlist_clear drops a pipe writer's write
-// filter when the reader closes (EV_EOF|EV_ONESHOT), so the selector
-// keeps reporting it. A socket whose peer closed stays reported by the
-// kernel itself.
+// filter when the reader closes (EV_EOF|EV_ONESHOT), and the pipe guard
+// reports the close once (EV_CLEAR), so the selector keeps reporting it.
+// A socket whose peer closed stays reported by the kernel itself.
 func TestKqueueHangupReportedUntilUnregistered(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		ends func(testing.TB) (int, int)
+		full bool
 	}{
-		{"pipe", pipeEnds},
-		{"socket", socketPair},
+		{"pipe", pipeEnds, false},
+		{"full pipe", pipeEnds, true},
+		{"socket", socketPair, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newKqueueSelector(t)
 			peer, w := c.ends(t)
+			if c.full {
+				fillEnd(t, w)
+			}
 			_, err := s.Register(w, EVENT_WRITE, nil)
 			require.NoError(t, err)
 			closeEnd(t, peer)
+			if c.full && pipeHangUpsLost(t) {
+				assertHangUpLost(t, s, w, unix.POLLOUT)
+				return
+			}
 			waitFor(t, s, map[int]Events{w: EVENT_WRITE})
 			for range 3 {
 				assert.Equal(t, map[int]Events{w: EVENT_WRITE}, selectNow(t, s), "reported once only")
@@ -375,4 +460,102 @@ func TestKqueueHangupReportedUntilUnregistered(t *testing.T) {
 			assertNoFilter(t, s, w, unix.EVFILT_READ)
 		})
 	}
+}
+
+// Modify after a pipe's reader closed: a change of data alone keeps the
+// hang-up reported; a change of events adds the write filter again, which
+// FreeBSD, DragonFly and older OpenBSD refuse with EPIPE and NetBSD before
+// sys_pipe.c 1.182 with EBADF (the key is then dropped, as for any refusal
+// of Modify), and macOS and newer OpenBSD take, reporting the pipe
+// writable.
+func TestKqueueModifyAfterPipeReaderClosed(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, w := pipeEnds(t)
+	fillEnd(t, w)
+	_, err := s.Register(w, EVENT_WRITE, "old")
+	require.NoError(t, err)
+	closeEnd(t, r)
+	if !pipeHangUpsLost(t) {
+		waitFor(t, s, map[int]Events{w: EVENT_WRITE})
+		key, err := s.Modify(w, EVENT_WRITE, "new")
+		require.NoError(t, err)
+		assert.Equal(t, "new", key.Data)
+		assert.Equal(t, map[int]Events{w: EVENT_WRITE}, selectNow(t, s), "a change of data forgot the hang-up")
+	}
+
+	_, err = s.Modify(w, EVENT_READ|EVENT_WRITE, nil)
+	if err != nil {
+		// NetBSD's sys_pipe.c 1.165 refuses any read filter on a
+		// writing end (EINVAL).
+		assert.True(t, errors.Is(err, unix.EPIPE) || errors.Is(err, unix.EBADF) ||
+			pipeHangUpsLost(t) && errors.Is(err, unix.EINVAL), "%v", err)
+		assert.Empty(t, s.GetMap())
+		assertNoFilter(t, s, w, unix.EVFILT_READ)
+		assertNoFilter(t, s, w, unix.EVFILT_WRITE)
+		return
+	}
+	var got map[int]Events
+	require.Eventually(t, func() bool {
+		got = selectNow(t, s)
+		return got[w]&EVENT_WRITE != 0
+	}, 2*time.Second, 10*time.Millisecond, "the writer of a pipe without reader, reported %v", got)
+}
+
+// Registering EVENT_WRITE for a pipe whose reader has closed: the kernel
+// refuses it (EPIPE, or EBADF on NetBSD before sys_pipe.c 1.182), and then
+// nothing stays registered, the pipe guard added before it included; or
+// it takes it and the pipe is reported writable.
+func TestKqueueWriteFilterOnPipeWithoutReader(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, w := pipeEnds(t)
+	closeEnd(t, r)
+	_, err := s.Register(w, EVENT_WRITE, nil)
+	if err != nil {
+		assert.True(t, errors.Is(err, unix.EPIPE) || errors.Is(err, unix.EBADF), "%v", err)
+		assert.Empty(t, s.GetMap())
+		assertNoFilter(t, s, w, unix.EVFILT_READ)
+		assertNoFilter(t, s, w, unix.EVFILT_WRITE)
+		return
+	}
+	waitFor(t, s, map[int]Events{w: EVENT_WRITE})
+}
+
+// The pipe guard is no read filter of the registration's: data in the
+// writing end's own buffer (pipes go both ways on FreeBSD and OpenBSD) is
+// never reported to a registration for EVENT_WRITE alone. A Modify that
+// adds EVENT_READ swaps it for a level-triggered read filter, and back.
+// Register takes EVENT_WRITE on every kernel, also where the guard is
+// refused (NetBSD's sys_pipe.c 1.165) or never fires (1.182).
+func TestKqueuePipeGuardIsNoReadFilter(t *testing.T) {
+	s := newKqueueSelector(t)
+	r, w := pipeEnds(t)
+	fillEnd(t, w)
+	_, err := s.Register(w, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	assertQuiet(t, s, 50*time.Millisecond, "a full pipe")
+	_, err = unix.Write(r, []byte("x"))
+	backwards := err == nil
+	assertQuiet(t, s, 50*time.Millisecond, "data for the writing end's guard")
+
+	_, err = s.Modify(w, EVENT_READ|EVENT_WRITE, nil)
+	if pipeHangUpsLost(t) {
+		// That kernel refuses any read filter on a writing end.
+		require.ErrorIs(t, err, unix.EINVAL)
+		assert.Empty(t, s.GetMap())
+		assertNoFilter(t, s, w, unix.EVFILT_WRITE)
+		return
+	}
+	require.NoError(t, err)
+	if backwards {
+		for range 3 {
+			assert.Equal(t, map[int]Events{w: EVENT_READ}, selectNow(t, s), "the read filter is level-triggered")
+		}
+	}
+	_, err = s.Modify(w, EVENT_WRITE, nil)
+	require.NoError(t, err)
+	assertQuiet(t, s, 50*time.Millisecond, "the guard again")
+	_, err = s.Unregister(w)
+	require.NoError(t, err)
+	assertNoFilter(t, s, w, unix.EVFILT_READ)
+	assertNoFilter(t, s, w, unix.EVFILT_WRITE)
 }

@@ -20,6 +20,11 @@ import (
 // keeps that report level-triggered.
 const exceptFlags = unix.EV_CLEAR
 
+// guardPipes is false: Darwin marks a closing pipe before it wakes the
+// other end's filters (pipeclose in bsd/kern/sys_pipe.c), whose write
+// filter then reports EV_EOF at every wait.
+const guardPipes = false
+
 // exceptRearm holds the descriptors whose except filter reported urgent
 // data or an error, edge-triggered, and adds their filter again before the
 // next wait, so that the condition is reported at every Select while it

@@ -4,3 +4,7 @@ package selectors
 // only (filt_soread with NOTE_OOB in sys/kern/uipc_socket.c), so it is
 // level-triggered as the other filters are.
 const exceptFlags = 0
+
+// guardPipes is false: DragonFly marks a closing pipe's peer before it
+// wakes its filters (pipeclose in sys/kern/sys_pipe.c).
+const guardPipes = false
