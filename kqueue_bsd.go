@@ -61,6 +61,11 @@ func init() {
 //     newer OpenBSD (sys_pipe.c 1.146, 2023) take it and report the pipe
 //     writable; a write then fails with EPIPE. The same refusal can fail a
 //     Modify of such a pipe, which then drops the registration.
+//   - A regular file is reported readable by poll and select always, by
+//     kqueue only before its end. The selector asks FreeBSD
+//     (NOTE_FILE_POLL) and OpenBSD (NOTE_EOF) for poll's behaviour; on
+//     macOS, NetBSD and DragonFly a regular file read to its end is not
+//     reported readable until it grows.
 type KqueueSelector struct {
 	selector
 }
@@ -142,14 +147,16 @@ var pipeGuard = filter{id: unix.EVFILT_READ, flags: unix.EV_CLEAR, name: "pipe g
 type fileKind uint8
 
 const (
-	otherFile fileKind = iota
-	pipeFile           // S_IFIFO: a pipe or a FIFO, which may need pipeGuard
+	otherFile   fileKind = iota
+	regularFile          // S_IFREG: its read filter may take regularFileFflags
+	pipeFile             // S_IFIFO: a pipe or a FIFO, which may need pipeGuard
 )
 
 // needsKind reports whether filters depends on the kind of file for
 // events on this platform: only then does the selector fstat it.
 func needsKind(events Events) bool {
-	return guardPipes && events&(EVENT_READ|EVENT_WRITE) == EVENT_WRITE
+	return regularFileFflags != 0 && events&EVENT_READ != 0 ||
+		guardPipes && events&(EVENT_READ|EVENT_WRITE) == EVENT_WRITE
 }
 
 // kindOf returns the kind of file fd names: otherFile when fstat fails,
@@ -159,7 +166,10 @@ func kindOf(fd int) fileKind {
 	if unix.Fstat(fd, &st) != nil {
 		return otherFile
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return regularFile
+	case unix.S_IFIFO:
 		return pipeFile
 	}
 	return otherFile
@@ -171,6 +181,9 @@ func filters(events Events, k fileKind) (fs [maxFilters]filter, n int) {
 	switch {
 	case events&EVENT_READ != 0:
 		fs[n] = filter{id: unix.EVFILT_READ, name: "read"}
+		if k == regularFile {
+			fs[n].fflags = regularFileFflags
+		}
 		n++
 	case guardPipes && events&EVENT_WRITE != 0 && k == pipeFile:
 		fs[n] = pipeGuard

@@ -4,6 +4,8 @@ package selectors
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -558,4 +560,38 @@ func TestKqueuePipeGuardIsNoReadFilter(t *testing.T) {
 	require.NoError(t, err)
 	assertNoFilter(t, s, w, unix.EVFILT_READ)
 	assertNoFilter(t, s, w, unix.EVFILT_WRITE)
+}
+
+// A regular file at its end is never readable for kqueue's read filter
+// (filt_vfsread, filt_ufsread, filt_genfsread, filt_vnode_common), where
+// poll and select report a regular file always readable. FreeBSD's
+// NOTE_FILE_POLL and OpenBSD's NOTE_EOF ask for poll's behaviour; macOS,
+// NetBSD and DragonFly report it readable only before its end, as
+// KqueueSelector documents.
+func TestKqueueRegularFileAtEOF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	require.NoError(t, os.WriteFile(path, []byte("x"), 0o600))
+	open := func() int {
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		require.NoError(t, err)
+		trackEnd(t, fd)
+		return fd
+	}
+	s := newKqueueSelector(t)
+	before, atEnd := open(), open()
+	_, err := unix.Read(atEnd, make([]byte, 1))
+	require.NoError(t, err)
+	for _, fd := range []int{before, atEnd} {
+		_, err := s.Register(fd, EVENT_READ|EVENT_WRITE, nil)
+		require.NoError(t, err)
+	}
+	atEndMask := EVENT_WRITE
+	if regularFileFflags != 0 {
+		atEndMask |= EVENT_READ
+	}
+	assert.Equal(t, map[int]Events{before: EVENT_READ | EVENT_WRITE, atEnd: atEndMask}, selectNow(t, s))
+
+	_, err = unix.Pwrite(before, []byte("y"), 1)
+	require.NoError(t, err)
+	waitFor(t, s, map[int]Events{before: EVENT_READ | EVENT_WRITE, atEnd: EVENT_READ | EVENT_WRITE})
 }

@@ -25,6 +25,11 @@ const exceptFlags = unix.EV_CLEAR
 // filter then reports EV_EOF at every wait.
 const guardPipes = false
 
+// regularFileFflags is 0: Darwin has no flag for poll's behaviour on a
+// regular file. EV_POLL, which filt_vnode_common takes for it, is one of
+// the system flags that kevent strips from what the user passes.
+const regularFileFflags = 0
+
 // exceptRearm holds the descriptors whose except filter reported urgent
 // data or an error, edge-triggered, and adds their filter again before the
 // next wait, so that the condition is reported at every Select while it

@@ -8,3 +8,7 @@ const exceptFlags = 0
 // guardPipes is false: DragonFly marks a closing pipe's peer before it
 // wakes its filters (pipeclose in sys/kern/sys_pipe.c).
 const guardPipes = false
+
+// regularFileFflags is 0: DragonFly's NOTE_OLDAPI, which makes a regular
+// file always readable for poll, is the kernel's own (sys/event.h).
+const regularFileFflags = 0

@@ -7,3 +7,7 @@ package selectors
 // (EINVAL), and the selector goes without it; 1.182 marks the pipe first
 // and needs none.
 const guardPipes = true
+
+// regularFileFflags is 0: NetBSD has no flag for poll's behaviour on a
+// regular file (filt_genfsread in sys/miscfs/genfs/genfs_vnops.c).
+const regularFileFflags = 0

@@ -1,5 +1,7 @@
 package selectors
 
+import "golang.org/x/sys/unix"
+
 // exceptFlags is 0: OpenBSD's except filter reports the urgent condition
 // only (filt_soexcept in sys/kern/uipc_socket.c 1.385), so it is
 // level-triggered as the other filters are.
@@ -12,3 +14,9 @@ const exceptFlags = 0
 // does: pipe_destroy wakes the writer's own list after it marked the
 // reader closed, and filt_piperead then reports EV_EOF.
 const guardPipes = true
+
+// regularFileFflags makes a regular file's read filter report the file
+// readable at its end too, as poll does (filt_ufsread in
+// sys/ufs/ufs/ufs_vnops.c 1.164, for ufs and ext2fs; the read filters of
+// tmpfs, cd9660 and fusefs do the same).
+const regularFileFflags = unix.NOTE_EOF
