@@ -66,6 +66,10 @@ func init() {
 //     (NOTE_FILE_POLL) and OpenBSD (NOTE_EOF) for poll's behaviour; on
 //     macOS, NetBSD and DragonFly a regular file read to its end is not
 //     reported readable until it grows.
+//   - On FreeBSD a pseudo-terminal master in packet mode (TIOCPKT) is not
+//     reported readable for a pending status byte alone, which a read
+//     returns and poll reports as POLLIN: the master's read filter counts
+//     the terminal's output only (pts_kqops_read_event in tty_pts.c).
 type KqueueSelector struct {
 	selector
 }
