@@ -122,6 +122,9 @@ func (ep *epoll) add(fd int, events Events, tag uint32) error {
 		// this registration's.
 		err = ctl(ep.epfd, unix.EPOLL_CTL_MOD, "add", fd, toPoll(events), tag)
 	}
+	if errors.Is(err, unix.EPERM) {
+		err = fmt.Errorf("%w (epoll cannot watch regular files, directories or /dev/null, which are always ready; poll and select can)", err)
+	}
 	ep.changed()
 	return err
 }
