@@ -230,7 +230,8 @@ func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	if ep.suspect || ep.fallback != nil {
+	// In fallback a stale item is suspected too: the purge failed.
+	if ep.suspect {
 		return ep.readySuspect(dst, keys, n)
 	}
 	woken := false
