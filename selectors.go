@@ -42,7 +42,7 @@
 //
 //	backend   EVENT_URGENT is
 //	epoll     EPOLLPRI
-//	poll      POLLPRI
+//	poll      POLLPRI; refused on darwin, whose poll never reports it
 //	devpoll   POLLPRI
 //	select    the exceptional set (exceptfds)
 //	kqueue    EVFILT_EXCEPT/NOTE_OOB on darwin, openbsd, dragonfly (sockets
