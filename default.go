@@ -3,6 +3,9 @@ package selectors
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"strings"
 )
 
 // A backend is one kind of selector. Each backend file fills its place in
@@ -70,8 +73,9 @@ func Backends() []string {
 }
 
 // New returns a selector of the backend named (one of Backends, or
-// "default" for DefaultSelector). A name this platform lacks returns an
-// error wrapping errors.ErrUnsupported.
+// "default" for DefaultSelector). A name that is no backend, or one that
+// this platform lacks, returns an error wrapping errors.ErrUnsupported
+// that says which.
 func New(backend string) (Selector, error) {
 	if backend == "default" {
 		return DefaultSelector()
@@ -81,8 +85,26 @@ func New(backend string) (Selector, error) {
 			return b.new()
 		}
 	}
-	return nil, fmt.Errorf("selectors: backend %q: %w here (have %v)", backend, errors.ErrUnsupported, Backends())
+	return nil, backendError(backend)
 }
+
+// everyBackend is the name of every backend of every platform.
+var everyBackend = []string{"kqueue", "devpoll", "epoll", "afd", "poll", "select"}
+
+// backendError is New's error for a name this platform has no backend of.
+type backendError string
+
+func (e backendError) Error() string {
+	have := strings.Join(append([]string{"default"}, Backends()...), ", ")
+	if !slices.Contains(everyBackend, string(e)) {
+		return fmt.Sprintf("selectors: unknown backend %q (this platform has %s)", string(e), have)
+	}
+	return fmt.Sprintf("selectors: backend %q is not available on %s (it has %s)", string(e), runtime.GOOS, have)
+}
+
+// Unwrap makes the error errors.ErrUnsupported, so that a caller can tell
+// a bad name from a backend that failed to start.
+func (backendError) Unwrap() error { return errors.ErrUnsupported }
 
 // BackendName returns the name of the backend behind s ("epoll", "poll",
 // ...), or "" for a Selector not of this package.

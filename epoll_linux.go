@@ -122,6 +122,9 @@ func (ep *epoll) add(fd int, events Events, tag uint32) error {
 		// this registration's.
 		err = ctl(ep.epfd, unix.EPOLL_CTL_MOD, "add", fd, toPoll(events), tag)
 	}
+	if errors.Is(err, unix.EPERM) {
+		err = fmt.Errorf("%w (epoll cannot watch regular files, directories or /dev/null, which are always ready; poll and select can)", err)
+	}
 	ep.changed()
 	return err
 }
@@ -227,7 +230,8 @@ func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {
-	if ep.suspect || ep.fallback != nil {
+	// In fallback a stale item is suspected too: the purge failed.
+	if ep.suspect {
 		return ep.readySuspect(dst, keys, n)
 	}
 	woken := false

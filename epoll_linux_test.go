@@ -20,13 +20,19 @@ func TestEpollRegularFile(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "regular"))
 	require.NoError(t, err)
 	defer f.Close()
+	null, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer null.Close()
 
-	_, err = s.Register(f, EVENT_READ, nil)
-	require.ErrorIs(t, err, unix.EPERM)
-	assert.Contains(t, err.Error(), "epoll_ctl add")
-	assert.Empty(t, s.GetMap())
-	_, err = s.GetKey(f)
-	require.ErrorIs(t, err, ErrNotRegistered)
+	for _, file := range []*os.File{f, null} {
+		_, err = s.Register(file, EVENT_READ, nil)
+		require.ErrorIs(t, err, unix.EPERM)
+		assert.Contains(t, err.Error(), "epoll_ctl add")
+		assert.Contains(t, err.Error(), "poll and select can", "the error says what to use instead")
+		assert.Empty(t, s.GetMap())
+		_, err = s.GetKey(file)
+		require.ErrorIs(t, err, ErrNotRegistered)
+	}
 
 	// poll and select take it, and report it ready, as Python's do.
 	for _, name := range []string{"poll", "select"} {

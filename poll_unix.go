@@ -15,7 +15,9 @@ func init() {
 
 // PollSelector is a Selector over poll(2). It has no limit on descriptor
 // numbers, but each Select costs time in proportion to the number of
-// descriptors registered, in the kernel and here. EVENT_URGENT is POLLPRI.
+// descriptors registered, in the kernel and here. EVENT_URGENT is POLLPRI,
+// except on macOS, whose poll never reports urgent data: there Register
+// refuses it.
 type PollSelector struct {
 	selector
 }
@@ -28,7 +30,7 @@ func NewPollSelector() (*PollSelector, error) {
 		return nil, err
 	}
 	s := &PollSelector{}
-	s.init("poll", &pollSet{wfd: w.readFD()}, w, pollLikeEvents)
+	s.init("poll", &pollSet{wfd: w.readFD()}, w, pollBackendEvents)
 	return s, nil
 }
 

@@ -42,10 +42,11 @@
 //
 //	backend   EVENT_URGENT is
 //	epoll     EPOLLPRI
-//	poll      POLLPRI
+//	poll      POLLPRI; refused on darwin, whose poll never reports it
 //	devpoll   POLLPRI
 //	select    the exceptional set (exceptfds)
-//	kqueue    see KqueueSelector
+//	kqueue    EVFILT_EXCEPT/NOTE_OOB on darwin, openbsd, dragonfly (sockets
+//	          only; see KqueueSelector); refused on freebsd, netbsd
 //
 // That is urgent (out-of-band) TCP data, a pseudo-terminal's status change
 // in packet mode, or a device's or a sysfs file's POLLPRI (a GPIO edge).

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -894,10 +895,22 @@ func TestConcurrentUse(t *testing.T) {
 	})
 }
 
+// A name that is no backend says so, and one that another platform has
+// says that this one lacks it; both wrap errors.ErrUnsupported, which
+// once made the message "unsupported operation" for a typo.
 func TestNewUnknownBackend(t *testing.T) {
 	_, err := New("nosuch")
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	assert.Contains(t, err.Error(), `"nosuch"`)
+	assert.Contains(t, err.Error(), `unknown backend "nosuch"`)
+	assert.NotContains(t, err.Error(), "unsupported operation")
+	for _, name := range everyBackend {
+		if slices.Contains(Backends(), name) {
+			continue
+		}
+		_, err := New(name)
+		require.ErrorIs(t, err, errors.ErrUnsupported)
+		assert.Contains(t, err.Error(), fmt.Sprintf("backend %q is not available on %s", name, runtime.GOOS))
+	}
 }
 
 func TestBackendName(t *testing.T) {

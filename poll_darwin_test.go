@@ -1,0 +1,5 @@
+package selectors
+
+func init() {
+	noUrgent["poll"] = true // see pollBackendEvents
+}
