@@ -1,6 +1,7 @@
 // Package selectors is Python's selectors module for Go: high-level,
 // efficient I/O multiplexing over the operating system's select, poll,
-// epoll, kqueue and /dev/poll.
+// epoll, kqueue and /dev/poll, and on Windows the Winsock driver's own
+// readiness polling (AFD).
 //
 // A [Selector] watches file objects (descriptors, *os.File, net
 // connections and listeners, anything with a descriptor) for readiness to
@@ -35,6 +36,15 @@
 // instead, which make one system call and return an error wrapping
 // [ErrWouldBlock] when it would wait.
 //
+// # Backends
+//
+// [DefaultSelector] takes the best backend that works here: kqueue on
+// macOS and the BSDs, /dev/poll on Solaris and illumos, epoll on Linux,
+// AFD on Windows, else poll, else select. Each has a constructor of its
+// own (NewEpollSelector, ...), and [New] takes a backend's name, for a
+// flag or a configuration file. Examples of whole programs are in the
+// module's examples directory.
+//
 // # Exceptional conditions
 //
 // EVENT_URGENT watches for a file's exceptional condition, where the
@@ -47,6 +57,7 @@
 //	select    the exceptional set (exceptfds)
 //	kqueue    EVFILT_EXCEPT/NOTE_OOB on darwin, openbsd, dragonfly (sockets
 //	          only; see KqueueSelector); refused on freebsd, netbsd
+//	afd       AFD_POLL_RECEIVE_EXPEDITED
 //
 // That is urgent (out-of-band) TCP data, a pseudo-terminal's status change
 // in packet mode, or a device's or a sysfs file's POLLPRI (a GPIO edge).
@@ -56,10 +67,10 @@
 // # Closing
 //
 // Unregister a file object before closing it. A descriptor closed while
-// registered is dropped silently by epoll and kqueue, reported as an
+// registered is dropped silently by epoll, kqueue and afd, reported as an
 // error (every event registered) by poll and /dev/poll, and makes select
-// fail with EBADF until it is unregistered. Unregister still works after
-// the close. If its open file lives on through another descriptor (dup,
+// fail with EBADF (WSAENOTSOCK on Windows) until it is unregistered.
+// Unregister still works after the close. If its open file lives on through another descriptor (dup,
 // fork), epoll keeps it in the kernel's set under the old number: the
 // epoll selector ignores its events, and swaps in a new kernel set under
 // the same number, without it, as soon as it reports.
