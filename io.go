@@ -1,0 +1,286 @@
+package selectors
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"sync"
+	"syscall"
+)
+
+// Read reads what is there from fileobj into p without waiting, as
+// Python's sock.recv does on a non-blocking socket: one read on the file
+// object's descriptor, which never parks the goroutine and leaves the
+// descriptor's blocking mode as it is.
+//
+// fileobj is what Register takes: an integer descriptor, a syscall.Conn
+// such as *net.TCPConn, *net.UnixConn, *net.UDPConn or *os.File, or a value
+// with a method Fd() uintptr. A syscall.Conn's descriptor is read inside
+// its RawConn.Control, so that a Close in another goroutine cannot make
+// Read reach a descriptor number the process has reused meanwhile.
+//
+// Read returns n > 0 and a nil error when it read something; 0 and io.EOF
+// at the end of a stream; 0 and an error wrapping ErrWouldBlock when
+// nothing is there yet (it also wraps syscall.EAGAIN); 0 and a nil error
+// for an empty datagram, which ends nothing. Other errors wrap the
+// system's, so that errors.Is(err, syscall.ECONNRESET) tells a reset. A
+// read interrupted by a signal is made again.
+//
+// An empty p is an error wrapping io.ErrShortBuffer, and nothing is read:
+// a read of nothing could not tell data still to come from the end of the
+// stream, and on a datagram socket it would discard a datagram.
+//
+// A nil, closed or unusable file object is an error wrapping
+// ErrInvalidFileObj that says what was wrong; a closed net.Conn's also
+// wraps net.ErrClosed, a closed *os.File's os.ErrClosed.
+//
+// On Unix the descriptor must be in non-blocking mode for the read not to
+// wait. Go's sockets and pipes are (net's conns and listeners, os.Pipe),
+// but a descriptor Go did not open, such as an inherited standard input
+// or an integer from elsewhere, may be in blocking mode: then Read waits
+// for data, holding its thread, as read(2) does.
+//
+// On Windows fileobj must be a socket: a SOCKET handle, or a net conn. Go
+// keeps its sockets in blocking mode there, and they must stay so, since
+// their own I/O is overlapped; so Read first asks select, without
+// waiting, whether the socket is readable, and reads only if it is: two
+// system calls. A Read of the socket's own (conn.Read) in another
+// goroutine at the same time can take the data in between, and then this
+// Read waits for more, holding its thread: do not mix the two on one
+// socket at once. Winsock's errors match their Unix names too:
+// WSAEWOULDBLOCK wraps syscall.EAGAIN, WSAECONNRESET syscall.ECONNRESET.
+//
+// With an integer descriptor, a *net.TCPConn, *net.UDPConn,
+// *net.UnixConn or *os.File Read allocates nothing; with another
+// syscall.Conn, the RawConn its SyscallConn returns. It is safe to call
+// from any goroutine and takes no selector's lock.
+func Read(fileobj any, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, errEmptyRead
+	}
+	op := ioOp{kind: opRead, p: p}
+	if err := op.run(fileobj); err != nil {
+		return 0, err
+	}
+	return op.readResult()
+}
+
+// Write writes p to fileobj without waiting, as Python's sock.send does
+// on a non-blocking socket: one write on the file object's descriptor,
+// which takes what fits now. It returns how many bytes were taken; if
+// that is less than len(p), the error wraps ErrWouldBlock (and
+// syscall.EAGAIN), as io.Writer asks of a short write, and nothing taken
+// is 0 and that error. Other errors wrap the system's (EPIPE,
+// ECONNRESET, ...).
+//
+// An empty p makes the write all the same: on a datagram socket it sends
+// an empty datagram, which is a message; on a stream it sends nothing and
+// returns 0 and a nil error, or an error the stream has.
+//
+// On Windows Write asks select first, as Read does, and sends only if the
+// socket is writable. Winsock then takes all of p at once, buffering past
+// SO_SNDBUF if need be, so a Write takes all of p or none of it (unless
+// the socket's SO_SNDBUF was set to 0, which makes a send wait until the
+// data is sent). Under Wine, whose blocking send waits until all of p has
+// gone into the host's socket, a Write of more than the socket has room
+// for waits for the peer to read.
+//
+// fileobj, the blocking mode, bad objects, allocations and concurrency
+// are as for Read.
+func Write(fileobj any, p []byte) (int, error) {
+	op := ioOp{kind: opWrite, p: p}
+	if err := op.run(fileobj); err != nil {
+		return 0, err
+	}
+	return op.writeResult()
+}
+
+var errEmptyRead = fmt.Errorf("selectors: read into an empty buffer: %w", io.ErrShortBuffer)
+
+// opKind is the system call an ioOp makes.
+type opKind uint8
+
+const (
+	opRead opKind = iota
+	opWrite
+)
+
+// ioOp is one read or write on a file object's descriptor, made by do,
+// which run calls inside RawConn.Control for a syscall.Conn: the
+// descriptor cannot be closed, nor its number reused, until Control
+// returns. It lives on the caller's stack: for the types run knows, the
+// compiler sees through SyscallConn and Control, and neither the RawConn
+// nor the method value op.do escapes.
+type ioOp struct {
+	kind opKind
+	p    []byte
+	fd   int   // the descriptor, for error messages
+	n    int   // what the system call returned
+	err  error // its error, EINTR retried
+	eof  bool  // a read of 0 bytes meant the end of a stream
+}
+
+// run makes op's system call on fileobj's descriptor. It returns an error
+// only when fileobj has no usable descriptor; the system call's own
+// result is in op.
+func (op *ioOp) run(fileobj any) error {
+	// The common types first, each with its own call of SyscallConn:
+	// inlined, it lets the compiler devirtualize Control and keep the
+	// RawConn and op on the stack. A nil *net.TCPConn panics in
+	// SyscallConn.
+	switch c := fileobj.(type) {
+	case int:
+		if c < 0 || c > maxFD {
+			_, err := checkFD(int64(c), fileobj)
+			return err
+		}
+		op.do(uintptr(c))
+		return nil
+	case *net.TCPConn:
+		if c == nil {
+			return nilObject(fileobj)
+		}
+		rc, err := c.SyscallConn()
+		if err == nil {
+			err = rc.Control(op.do)
+		}
+		return objectError(fileobj, err)
+	case *net.UnixConn:
+		if c == nil {
+			return nilObject(fileobj)
+		}
+		rc, err := c.SyscallConn()
+		if err == nil {
+			err = rc.Control(op.do)
+		}
+		return objectError(fileobj, err)
+	case *net.UDPConn:
+		if c == nil {
+			return nilObject(fileobj)
+		}
+		rc, err := c.SyscallConn()
+		if err == nil {
+			err = rc.Control(op.do)
+		}
+		return objectError(fileobj, err)
+	case *os.File:
+		if c == nil {
+			return nilObject(fileobj)
+		}
+		rc, err := c.SyscallConn()
+		if err == nil {
+			err = rc.Control(op.do)
+		}
+		if err != nil {
+			// Control fails only for a closed file, and says so without
+			// os.ErrClosed, which the file's own Read would wrap.
+			return objectError(fileobj, fmt.Errorf("%w: %w", os.ErrClosed, err))
+		}
+		return nil
+	}
+	return op.runOther(fileobj)
+}
+
+// runOther is run for the other file objects: other integer types, other
+// syscall.Conn types, values with Fd.
+func (op *ioOp) runOther(fileobj any) (err error) {
+	c, ok := fileobj.(syscall.Conn)
+	if !ok || isInteger(fileobj) {
+		// An integer, a value with Fd, or no file object at all.
+		fd, err := fileDescriptor(fileobj)
+		if err != nil {
+			return err
+		}
+		op.do(uintptr(fd))
+		return nil
+	}
+	// A user's type can panic in SyscallConn (a nil pointer receiver);
+	// bad input is an error here, never a panic.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %T: %v", ErrInvalidFileObj, fileobj, p)
+		}
+	}()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return objectError(fileobj, err)
+	}
+	// Control through an interface leaks its function to the heap: a
+	// pooled op with its method value bound once keeps that from
+	// allocating on every call.
+	po := opPool.Get().(*pooledOp)
+	po.ioOp = *op
+	err = rc.Control(po.do)
+	*op = po.ioOp
+	po.ioOp = ioOp{} // the pool keeps no reference to the caller's buffer
+	opPool.Put(po)
+	return objectError(fileobj, err)
+}
+
+// pooledOp is an ioOp with its method value do bound once, for Control
+// through an interface.
+type pooledOp struct {
+	ioOp
+	do func(uintptr)
+}
+
+var opPool = sync.Pool{New: func() any {
+	po := new(pooledOp)
+	po.do = po.ioOp.do
+	return po
+}}
+
+// objectError wraps err, the failure to reach fileobj's descriptor, in
+// ErrInvalidFileObj, saying which object; nil stays nil.
+func objectError(fileobj any, err error) error {
+	if err == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(fileobj); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nilObject(fileobj)
+	}
+	return fmt.Errorf("%w: %T: %w", ErrInvalidFileObj, fileobj, err)
+}
+
+// nilObject is the error of a nil pointer given as a file object.
+func nilObject(fileobj any) error {
+	return fmt.Errorf("%w: nil %T", ErrInvalidFileObj, fileobj)
+}
+
+// readResult turns op's read into Read's result.
+func (op *ioOp) readResult() (int, error) {
+	switch {
+	case op.err == nil && op.n > 0:
+		return op.n, nil
+	case op.err == nil && op.eof:
+		return 0, io.EOF
+	case op.err == nil:
+		return 0, nil // an empty datagram
+	case isWouldBlock(op.err):
+		return 0, errReadWouldBlock
+	}
+	return 0, sysError("read", op.fd, op.err)
+}
+
+// writeResult turns op's write into Write's result.
+func (op *ioOp) writeResult() (int, error) {
+	switch {
+	case op.err == nil && op.n == len(op.p):
+		return op.n, nil
+	case op.err == nil:
+		return op.n, errWriteWouldBlock // short: the rest would block
+	case isWouldBlock(op.err):
+		return 0, errWriteWouldBlock
+	}
+	return 0, sysError("write", op.fd, op.err)
+}
+
+// The errors of an operation that found nothing to do, made once, so that
+// the path a selector loop takes after a spurious readiness allocates
+// nothing.
+var (
+	errReadWouldBlock  = wouldBlock("read")
+	errWriteWouldBlock = wouldBlock("write")
+)

@@ -1,0 +1,56 @@
+//go:build unix
+
+package selectors
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// do makes op's system call on fd, again while a signal interrupts it.
+func (op *ioOp) do(fd uintptr) {
+	op.fd = int(fd)
+	for {
+		switch op.kind {
+		case opRead:
+			op.n, op.err = unix.Read(op.fd, op.p)
+		case opWrite:
+			op.n, op.err = unix.Write(op.fd, op.p)
+		}
+		if op.err != unix.EINTR {
+			break
+		}
+	}
+	if op.kind == opRead && op.n == 0 && op.err == nil {
+		// The descriptor's type is asked only here, on this rare path,
+		// and here, where the descriptor is still the one read.
+		op.eof = zeroReadIsEOF(op.fd)
+	}
+}
+
+// zeroReadIsEOF reports whether a read of 0 bytes from fd means the end of
+// the stream: for anything but a datagram or raw socket, whose messages
+// may be empty. The net package draws the same line.
+func zeroReadIsEOF(fd int) bool {
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	return err != nil || (typ != unix.SOCK_DGRAM && typ != unix.SOCK_RAW)
+}
+
+// wouldBlock returns the error of op finding nothing to do: it wraps
+// ErrWouldBlock and EAGAIN.
+func wouldBlock(op string) error {
+	return fmt.Errorf("%w: %s: %w", ErrWouldBlock, op, unix.EAGAIN)
+}
+
+// isWouldBlock reports whether err, a system call's, means that the
+// descriptor had nothing to do now.
+func isWouldBlock(err error) bool {
+	return err == unix.EAGAIN || err == unix.EWOULDBLOCK
+}
+
+// sysError returns err, the error of a system call on fd, as Read and
+// Write wrap it.
+func sysError(what string, fd int, err error) error {
+	return fmt.Errorf("selectors: %s fd %d: %w", what, fd, err)
+}

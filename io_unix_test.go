@@ -1,0 +1,88 @@
+//go:build unix
+
+package selectors
+
+import (
+	"net"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// The errors of the kernel that Read, Write and Accept wrap.
+var (
+	wouldBlockErrno error = unix.EAGAIN
+	connResetErrno  error = unix.ECONNRESET
+)
+
+// writeChunk is the size of TestWriteShort's writes: larger than a pipe's
+// buffer, so that one of them is short.
+const writeChunk = 1 << 20
+
+// udpUnavailable reports whether err, of net.ListenUDP, says that the
+// net package cannot open UDP sockets here: never on Unix.
+func udpUnavailable(error) bool { return false }
+
+// resetReadAsEOF reports whether a reset connection can read as the end
+// of the stream: never on Unix.
+func resetReadAsEOF() bool { return false }
+
+func platformIOKinds() []ioKind {
+	return []ioKind{
+		// Another integer type, through fileDescriptor.
+		{name: "uintptr", ends: func(t *testing.T, _ bool) ioEnds {
+			a, b := rawSocketPair(t)
+			trackEnd(t, a)
+			return ioEnds{uintptr(a), fileConn(t, b)}
+		}},
+		{name: "*os.File", ends: func(t *testing.T, toObj bool) ioEnds {
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			t.Cleanup(func() { r.Close(); w.Close() })
+			if toObj {
+				return ioEnds{r, w}
+			}
+			return ioEnds{w, r}
+		}},
+		{name: "*net.UnixConn", ends: func(t *testing.T, _ bool) ioEnds {
+			a, b := rawSocketPair(t)
+			return ioEnds{fileConn(t, a), fileConn(t, b)}
+		}},
+	}
+}
+
+// rawSocketPair returns the two ends of a connected, non-blocking,
+// close-on-exec stream socket pair, which the caller closes.
+func rawSocketPair(t testing.TB) (a, b int) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+		require.NoError(t, unix.SetNonblock(fd, true))
+	}
+	return fds[0], fds[1]
+}
+
+// fileConn returns a net.Conn of a copy of fd, closed at the end of the
+// test, and closes fd through the *os.File that took it: closed another
+// way, the file's finalizer would close the number again, once reused.
+func fileConn(t testing.TB, fd int) net.Conn {
+	t.Helper()
+	f := os.NewFile(uintptr(fd), "socket")
+	c, err := net.FileConn(f)
+	require.NoError(t, f.Close())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fixSendBuffer gives socket fd a send buffer of a set size: Linux grows
+// one it sizes itself as acknowledgements come, the peer's data too, and
+// then a full buffer no longer is.
+func fixSendBuffer(t testing.TB, fd int) {
+	t.Helper()
+	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
+}

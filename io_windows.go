@@ -1,0 +1,161 @@
+package selectors
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// Go's sockets on Windows are in blocking mode, and must stay so: their
+// own I/O is overlapped, through the runtime's completion port, and a
+// socket made non-blocking (FIONBIO) would fail it. So Read and Write
+// first ask select, with a zero timeout, whether the socket is
+// ready; only then do they make the call, which a ready socket completes
+// at once.
+
+// do makes op's system call on socket fd if select finds it ready, and
+// else leaves WSAEWOULDBLOCK in op.err.
+func (op *ioOp) do(fd uintptr) {
+	op.fd = int(fd)
+	op.n, op.err = 0, nil
+	switch op.kind {
+	case opRead:
+		if op.err = readyFor(fd, opRead); op.err != nil {
+			return
+		}
+		buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
+		var n, flags uint32
+		op.err = windows.WSARecv(windows.Handle(fd), &buf, 1, &n, &flags, nil, nil)
+		op.n = int(n)
+		if op.err == nil && n == 0 {
+			op.eof = zeroReadIsEOF(fd)
+		}
+	case opWrite:
+		if op.err = readyFor(fd, opWrite); op.err != nil {
+			return
+		}
+		buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
+		var n uint32
+		op.err = windows.WSASend(windows.Handle(fd), &buf, 1, &n, 0, nil, nil)
+		op.n = int(n)
+	}
+}
+
+// readyFor asks select, without waiting, whether socket s can take the
+// operation kind now: nil if so, WSAEWOULDBLOCK if not, or select's
+// error (WSAENOTSOCK for a handle that is no socket).
+//
+// A send on a blocking socket that select finds writable completes at
+// once: Winsock copies all of it into its own buffer, past SO_SNDBUF if
+// need be, while what is buffered is within SO_SNDBUF. A reset
+// connection is readable but not writable, and a send on it fails at
+// once; so when a socket is readable and not writable, a peek tells a
+// reset, whose error the write returns, from data or an end of stream
+// waiting to be read, with which a send would block.
+func readyFor(s uintptr, kind opKind) error {
+	read := [2]uintptr{1, s} // an fd_set: a count, then the sockets
+	if kind == opRead {
+		return selectNoWait(&read, nil)
+	}
+	write := read
+	if err := selectNoWait(&read, &write); err != nil && err != windows.WSAEWOULDBLOCK {
+		return err
+	}
+	if write[0] == 1 {
+		return nil
+	}
+	if read[0] == 1 {
+		var b byte
+		buf := windows.WSABuf{Len: 1, Buf: &b}
+		var n uint32
+		flags := uint32(windows.MSG_PEEK)
+		if err := windows.WSARecv(windows.Handle(s), &buf, 1, &n, &flags, nil, nil); err != nil {
+			return err
+		}
+	}
+	return windows.WSAEWOULDBLOCK
+}
+
+// selectNoWait calls select with a zero timeout on read and write, fd_sets
+// of one socket (write may be nil), which it leaves holding what is
+// ready. It returns nil if anything is, else WSAEWOULDBLOCK, or select's
+// error.
+func selectNoWait(read, write *[2]uintptr) error {
+	var tv windows.Timeval
+	var wp unsafe.Pointer
+	if write != nil {
+		wp = unsafe.Pointer(write)
+	}
+	// The first argument, nfds, is ignored by Winsock.
+	r, _, errno := syscall.SyscallN(procSelect.Addr(), 0,
+		uintptr(unsafe.Pointer(read)), uintptr(wp), 0, uintptr(unsafe.Pointer(&tv)))
+	// select returns an int: on amd64 the upper half of r is not its.
+	switch n := int32(r); {
+	case n == -1: // SOCKET_ERROR; WSAGetLastError is GetLastError, which errno holds
+		// Windows says WSAENOTSOCK of a handle that is no socket, Wine
+		// WSAEOPNOTSUPP; a socket has a type.
+		if _, err := windows.GetsockoptInt(windows.Handle(read[1]), windows.SOL_SOCKET, soType); err != nil {
+			return windows.WSAENOTSOCK
+		}
+		return errno
+	case n == 0:
+		return windows.WSAEWOULDBLOCK
+	}
+	return nil
+}
+
+// zeroReadIsEOF reports whether a read of 0 bytes from socket s means the
+// end of the stream: for anything but a datagram or raw socket, whose
+// messages may be empty. The net package draws the same line.
+func zeroReadIsEOF(s uintptr) bool {
+	typ, err := windows.GetsockoptInt(windows.Handle(s), windows.SOL_SOCKET, soType)
+	return err != nil || (typ != windows.SOCK_DGRAM && typ != windows.SOCK_RAW)
+}
+
+// wouldBlock returns the error of op finding nothing to do: it wraps
+// ErrWouldBlock, WSAEWOULDBLOCK and, for programs written for Unix too,
+// EAGAIN.
+func wouldBlock(op string) error {
+	return fmt.Errorf("%w: %s: %w", ErrWouldBlock, op, wsaError{windows.WSAEWOULDBLOCK, syscall.EAGAIN})
+}
+
+func isWouldBlock(err error) bool { return err == windows.WSAEWOULDBLOCK }
+
+// sysError returns err, a Winsock error of an operation on socket fd, as
+// Read and Write wrap it: a handle that is not a socket is an invalid
+// file object, and the errors a program written for Unix looks for also
+// match their Unix names (syscall.ECONNRESET for WSAECONNRESET, ...).
+func sysError(what string, fd int, err error) error {
+	if err == windows.WSAENOTSOCK {
+		return fmt.Errorf("%w: handle %d is not a socket: %w", ErrInvalidFileObj, fd, err)
+	}
+	if e, ok := err.(syscall.Errno); ok {
+		if u, ok := unixErrnos[e]; ok {
+			err = wsaError{e, u}
+		}
+	}
+	return fmt.Errorf("selectors: %s socket %d: %w", what, fd, err)
+}
+
+// unixErrnos are the Unix names of Winsock's errors, as the syscall
+// package defines them on Windows.
+var unixErrnos = map[syscall.Errno]syscall.Errno{
+	windows.WSAECONNRESET:   syscall.ECONNRESET,
+	windows.WSAECONNABORTED: syscall.ECONNABORTED,
+	windows.WSAECONNREFUSED: syscall.ECONNREFUSED,
+	windows.WSAENOTCONN:     syscall.ENOTCONN,
+	windows.WSAESHUTDOWN:    syscall.EPIPE, // what a write after shutdown gets on Unix
+	windows.WSAETIMEDOUT:    syscall.ETIMEDOUT,
+	windows.WSAEMSGSIZE:     syscall.EMSGSIZE,
+	windows.WSAENETUNREACH:  syscall.ENETUNREACH,
+	windows.WSAEHOSTUNREACH: syscall.EHOSTUNREACH,
+	windows.WSAENETRESET:    syscall.ENETRESET,
+}
+
+// wsaError is a Winsock error that also matches its Unix name.
+type wsaError struct{ wsa, unix syscall.Errno }
+
+func (e wsaError) Error() string   { return e.wsa.Error() }
+func (e wsaError) Unwrap() []error { return []error{e.wsa, e.unix} }

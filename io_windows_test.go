@@ -1,0 +1,110 @@
+package selectors
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/windows"
+)
+
+// The errors of Winsock that Read, Write and Accept wrap.
+var (
+	wouldBlockErrno error = windows.WSAEWOULDBLOCK
+	connResetErrno  error = windows.WSAECONNRESET
+)
+
+// writeChunk is the size of TestWriteShort's writes.
+const writeChunk = 1 << 20
+
+// udpUnavailable reports whether err, of net.ListenUDP, says that the
+// net package cannot open UDP sockets here: Wine 8 does not implement
+// SIO_UDP_NETRESET, which it sets on each. The kind "int (UDP)" tests
+// datagrams there.
+func udpUnavailable(err error) bool { return errors.Is(err, windows.WSAEOPNOTSUPP) }
+
+// resetReadAsEOF reports whether a reset connection can read as the end
+// of the stream: under Wine, whose server clears the socket's error
+// (SO_ERROR) as it polls, so that recv finds no error left, only the
+// end. Windows itself reports the reset.
+func resetReadAsEOF() bool { return underWine }
+
+// underWine: Wine's ntdll exports wine_get_version, Windows' does not.
+var underWine = windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+
+func platformIOKinds() []ioKind {
+	return []ioKind{
+		// A UDP socket of Winsock's own, in blocking mode as Go's are.
+		{name: "int (UDP)", datagram: true, ends: func(t *testing.T, _ bool) ioEnds {
+			a, b := rawUDPSocket(t), rawUDPSocket(t)
+			aAddr, err := windows.Getsockname(a)
+			require.NoError(t, err)
+			bAddr, err := windows.Getsockname(b)
+			require.NoError(t, err)
+			require.NoError(t, windows.Connect(a, bAddr))
+			return ioEnds{int(a), rawUDPPeer{b, aAddr}}
+		}},
+	}
+}
+
+// rawUDPSocket returns a UDP socket bound to 127.0.0.1, closed at the end
+// of the test.
+func rawUDPSocket(t *testing.T) windows.Handle {
+	t.Helper()
+	s, err := windows.Socket(windows.AF_INET, windows.SOCK_DGRAM, windows.IPPROTO_UDP)
+	require.NoError(t, err)
+	t.Cleanup(func() { windows.Closesocket(s) })
+	require.NoError(t, windows.Bind(s, &windows.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	return s
+}
+
+// rawUDPPeer is a UDP socket of Winsock's own that writes to one address,
+// with Go's blocking calls.
+type rawUDPPeer struct {
+	s  windows.Handle
+	to windows.Sockaddr
+}
+
+func (p rawUDPPeer) Read(b []byte) (int, error) {
+	n, _, err := windows.Recvfrom(p.s, b, 0)
+	return n, err
+}
+
+func (p rawUDPPeer) Write(b []byte) (int, error) {
+	if err := windows.Sendto(p.s, b, 0, p.to); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (p rawUDPPeer) Close() error { return windows.Closesocket(p.s) }
+
+// SetDeadline bounds the reads with SO_RCVTIMEO.
+func (p rawUDPPeer) SetDeadline(d time.Time) error {
+	return windows.SetsockoptInt(p.s, windows.SOL_SOCKET, windows.SO_RCVTIMEO, int(max(1, time.Until(d).Milliseconds())))
+}
+
+// fixSendBuffer leaves socket fd's send buffer as it is: Winsock does not
+// grow it as Linux does, and under Wine a small one would make a blocking
+// send of more than it has room for wait for the peer (see Write).
+func fixSendBuffer(testing.TB, int) {}
+
+// Read and Write take sockets only: a file or pipe handle is an invalid
+// file object, as Register finds it.
+func TestIONotSocket(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	for _, obj := range []any{r, w, r.Fd()} {
+		_, err := Read(obj, make([]byte, 8))
+		require.ErrorIs(t, err, ErrInvalidFileObj, "Read(%T)", obj)
+		assert.ErrorContains(t, err, "not a socket")
+		_, err = Write(obj, []byte("x"))
+		require.ErrorIs(t, err, ErrInvalidFileObj, "Write(%T)", obj)
+		assert.ErrorContains(t, err, "not a socket")
+	}
+}
