@@ -97,6 +97,53 @@ func Write(fileobj any, p []byte) (int, error) {
 	return op.writeResult()
 }
 
+// Accept takes one pending connection from ln without waiting, as
+// Python's sock.accept does on a non-blocking socket, and returns it as
+// ln's own Accept would: a *net.TCPConn or *net.UnixConn in Go's network
+// poller, so that its own Read, Write and deadlines work as usual, and
+// that it can be registered with a selector. When no connection is
+// pending it returns a nil net.Conn and an error wrapping ErrWouldBlock
+// (and syscall.EAGAIN). A connection reset while it waited to be accepted
+// is skipped, as ln's own Accept skips it.
+//
+// ln must be a *net.TCPListener or *net.UnixListener; any other listener,
+// or a nil or closed one, is an error wrapping ErrInvalidFileObj (and
+// net.ErrClosed for a closed one).
+//
+// On Unix Accept makes one accept system call, which never parks the
+// goroutine, and sets the connection up as the net package does the ones
+// it accepts: close-on-exec, non-blocking, and for TCP TCP_NODELAY and
+// Go's default keep-alive (15 seconds). A ListenConfig's KeepAlive or
+// KeepAliveConfig is not passed on: set them on the connection.
+//
+// On Windows, where only ln's own Accept (AcceptEx into a socket of its
+// own making) gives a connection set up as Go's are, Accept asks select
+// whether a connection is pending and, if one is, calls ln's own Accept,
+// with a deadline on ln of 50 milliseconds that it clears after: a
+// deadline of the caller's on ln is lost, and an Accept of ln's own in
+// another goroutine at the same time meets it too. A connection reset in
+// between makes Accept wait out that deadline, and return ErrWouldBlock.
+//
+// It is safe to call from any goroutine and takes no selector's lock.
+func Accept(ln net.Listener) (net.Conn, error) {
+	var rc syscall.RawConn
+	var err error
+	switch l := ln.(type) {
+	case *net.TCPListener:
+		rc, err = l.SyscallConn()
+	case *net.UnixListener:
+		rc, err = l.SyscallConn()
+	case nil:
+		return nil, fmt.Errorf("%w: nil listener", ErrInvalidFileObj)
+	default:
+		return nil, fmt.Errorf("%w: %T is not a *net.TCPListener or *net.UnixListener", ErrInvalidFileObj, ln)
+	}
+	if err != nil {
+		return nil, objectError(ln, err)
+	}
+	return accept(ln, rc)
+}
+
 var errEmptyRead = fmt.Errorf("selectors: read into an empty buffer: %w", io.ErrShortBuffer)
 
 // opKind is the system call an ioOp makes.
@@ -281,6 +328,7 @@ func (op *ioOp) writeResult() (int, error) {
 // the path a selector loop takes after a spurious readiness allocates
 // nothing.
 var (
-	errReadWouldBlock  = wouldBlock("read")
-	errWriteWouldBlock = wouldBlock("write")
+	errReadWouldBlock   = wouldBlock("read")
+	errWriteWouldBlock  = wouldBlock("write")
+	errAcceptWouldBlock = wouldBlock("accept")
 )

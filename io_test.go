@@ -1,7 +1,7 @@
 package selectors
 
-// Read and Write on every kind of file object, against real sockets and
-// pipes: one table of kinds, the same test bodies for each.
+// Read, Write and Accept on every kind of file object, against real
+// sockets and pipes: one table of kinds, the same test bodies for each.
 
 import (
 	"bytes"
@@ -557,3 +557,199 @@ func TestIOAllocations(t *testing.T) {
 		}
 	})
 }
+
+// listenerKind is a kind of listener Accept takes.
+type listenerKind struct {
+	name string
+	// listen returns a new listener, closed at the end of the test, and
+	// a function that dials it.
+	listen func(t *testing.T) (net.Listener, func() (net.Conn, error))
+}
+
+func listenerKinds() []listenerKind {
+	return append([]listenerKind{{"tcp", func(t *testing.T) (net.Listener, func() (net.Conn, error)) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		return ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) }
+	}}}, platformListenerKinds()...)
+}
+
+func forEachListenerKind(t *testing.T, body func(t *testing.T, k listenerKind)) {
+	for _, k := range listenerKinds() {
+		t.Run(k.name, func(t *testing.T) { body(t, k) })
+	}
+}
+
+// dialed dials with dial and closes the connection at the end of the
+// test.
+func dialed(t *testing.T, dial func() (net.Conn, error)) net.Conn {
+	t.Helper()
+	c, err := dial()
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// With nothing pending, Accept returns at once: a nil net.Conn and an
+// error wrapping ErrWouldBlock.
+func TestAcceptNothingPending(t *testing.T) {
+	forEachListenerKind(t, func(t *testing.T, k listenerKind) {
+		ln, _ := k.listen(t)
+		var c net.Conn
+		var err error
+		atOnce(t, "Accept with nothing pending", func() { c, err = Accept(ln) })
+		require.True(t, c == nil, "a nil net.Conn, not a typed nil: %#v", c)
+		requireWouldBlock(t, err)
+	})
+}
+
+// A pending connection comes out as the type the listener's own Accept
+// returns, usable with Go's own Read, Write and deadlines and with a
+// selector; then Accept would block again.
+func TestAcceptPending(t *testing.T) {
+	forEachListenerKind(t, func(t *testing.T, k listenerKind) {
+		ln, dial := k.listen(t)
+		before := openFDs(t)
+		peer := dialed(t, dial)
+		waitReadable(t, ln)
+		c, err := Accept(ln)
+		require.NoError(t, err)
+		switch ln.(type) {
+		case *net.TCPListener:
+			require.IsType(t, &net.TCPConn{}, c)
+			assert.Equal(t, peer.LocalAddr().String(), c.RemoteAddr().String())
+		case *net.UnixListener:
+			require.IsType(t, &net.UnixConn{}, c)
+		}
+		assert.Equal(t, peer.RemoteAddr().String(), c.LocalAddr().String())
+		func() {
+			other := dialed(t, dial)
+			defer other.Close()
+			own, err := ln.Accept()
+			require.NoError(t, err)
+			defer own.Close()
+			checkAcceptedLikeGo(t, ln, c, own)
+		}()
+
+		// Go's own Read and Write, with deadlines: the runtime's poller
+		// has the connection.
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		require.NoError(t, peer.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = peer.Write([]byte("ping"))
+		require.NoError(t, err)
+		buf := make([]byte, 4)
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "ping", string(buf))
+		_, err = c.Write([]byte("pong"))
+		require.NoError(t, err)
+		_, err = io.ReadFull(peer, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "pong", string(buf))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(time.Millisecond)))
+		_, err = c.Read(buf)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded, "a read deadline works")
+		require.NoError(t, c.SetDeadline(time.Time{}))
+
+		// And the selector and this package's Read.
+		_, err = peer.Write([]byte("sel"))
+		require.NoError(t, err)
+		waitReadable(t, c)
+		n, err := Read(c, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "sel", string(buf[:n]))
+
+		_, err = Accept(ln)
+		requireWouldBlock(t, err)
+		require.NoError(t, c.Close())
+		require.NoError(t, peer.Close())
+		assert.Equal(t, before, openFDs(t), "descriptors left open")
+	})
+}
+
+// Several pending connections come out one per Accept, in order.
+func TestAcceptSeveral(t *testing.T) {
+	forEachListenerKind(t, func(t *testing.T, k listenerKind) {
+		ln, dial := k.listen(t)
+		const n = 3
+		for i := range n {
+			peer := dialed(t, dial)
+			_, err := peer.Write([]byte{byte('a' + i)})
+			require.NoError(t, err)
+		}
+		for i := range n {
+			waitReadable(t, ln)
+			c, err := Accept(ln)
+			require.NoError(t, err, "connection %d", i)
+			defer c.Close()
+			waitReadable(t, c)
+			buf := make([]byte, 1)
+			_, err = Read(c, buf)
+			require.NoError(t, err)
+			assert.Equal(t, string(rune('a'+i)), string(buf), "connection %d", i)
+		}
+		_, err := Accept(ln)
+		requireWouldBlock(t, err)
+	})
+}
+
+// A connection reset while it waits in the listen queue never makes
+// Accept wait for the next one: it comes out, to fail at its first read,
+// or is skipped and Accept would block.
+func TestAcceptResetBeforeAccept(t *testing.T) {
+	ln, dial := listenerKinds()[0].listen(t)
+	peer := dialed(t, dial)
+	waitReadable(t, ln)
+	require.NoError(t, peer.(*net.TCPConn).SetLinger(0))
+	require.NoError(t, peer.Close())
+	time.Sleep(50 * time.Millisecond) // for the reset to reach the queue
+	var c net.Conn
+	var err error
+	atOnce(t, "Accept of a reset connection", func() { c, err = Accept(ln) })
+	if err != nil {
+		requireWouldBlock(t, err)
+		return
+	}
+	defer c.Close()
+	waitReadable(t, c)
+	_, err = Read(c, make([]byte, 8))
+	require.Error(t, err)
+	assert.True(t, err == io.EOF || errors.Is(err, syscall.ECONNRESET), "%v", err)
+}
+
+// Bad listeners are errors wrapping ErrInvalidFileObj that say what was
+// wrong, never a panic, and leave no descriptor open.
+func TestAcceptInvalidListener(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, closed.Close())
+	before := openFDs(t)
+	for _, tt := range []struct {
+		ln   net.Listener
+		want string
+		also error
+	}{
+		{nil, "nil listener", nil},
+		{(*net.TCPListener)(nil), "nil *net.TCPListener", nil},
+		{(*net.UnixListener)(nil), "nil *net.UnixListener", nil},
+		{userListener{}, "selectors.userListener is not a *net.TCPListener or *net.UnixListener", nil},
+		{closed, "*net.TCPListener", net.ErrClosed},
+	} {
+		c, err := Accept(tt.ln)
+		assert.True(t, c == nil, "%T: a nil net.Conn: %#v", tt.ln, c)
+		require.ErrorIs(t, err, ErrInvalidFileObj, "%T", tt.ln)
+		assert.ErrorContains(t, err, tt.want)
+		if tt.also != nil {
+			assert.ErrorIs(t, err, tt.also)
+		}
+	}
+	assert.Equal(t, before, openFDs(t), "descriptors left open")
+}
+
+// userListener is a net.Listener of a type Accept does not take.
+type userListener struct{}
+
+func (userListener) Accept() (net.Conn, error) { return nil, errors.New("never") }
+func (userListener) Close() error              { return nil }
+func (userListener) Addr() net.Addr            { return &net.TCPAddr{} }

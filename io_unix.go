@@ -4,6 +4,9 @@ package selectors
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,4 +56,42 @@ func isWouldBlock(err error) bool {
 // Write wrap it.
 func sysError(what string, fd int, err error) error {
 	return fmt.Errorf("selectors: %s fd %d: %w", what, fd, err)
+}
+
+// accept takes a pending connection from the listener behind rc and
+// makes it a net.Conn of ln's kind.
+func accept(ln net.Listener, rc syscall.RawConn) (net.Conn, error) {
+	fd := -1
+	var err error
+	if cerr := rc.Control(func(lfd uintptr) { fd, err = acceptRetrying(int(lfd)) }); cerr != nil {
+		return nil, objectError(ln, cerr)
+	}
+	if isWouldBlock(err) {
+		return nil, errAcceptWouldBlock
+	}
+	if err != nil {
+		return nil, fmt.Errorf("selectors: accept on %v: %w", ln.Addr(), err)
+	}
+	// FileConn sets up a copy of the descriptor as the net package sets up
+	// the connections it accepts: non-blocking, in the runtime's poller,
+	// TCP_NODELAY and keep-alive for TCP, and the addresses.
+	f := os.NewFile(uintptr(fd), "accepted from "+ln.Addr().String())
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("selectors: accept on %v: %w", ln.Addr(), err)
+	}
+	return c, nil
+}
+
+// acceptRetrying accepts a connection from lfd, close-on-exec, skipping
+// those reset while they waited (ECONNABORTED), as the net package does,
+// and starting again when a signal interrupts it.
+func acceptRetrying(lfd int) (int, error) {
+	for {
+		fd, err := acceptCloexec(lfd)
+		if err != unix.EINTR && err != unix.ECONNABORTED {
+			return fd, err
+		}
+	}
 }

@@ -5,8 +5,11 @@ package selectors
 import (
 	"net"
 	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -78,6 +81,57 @@ func fileConn(t testing.TB, fd int) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+func platformListenerKinds() []listenerKind {
+	return []listenerKind{{"unix", func(t *testing.T) (net.Listener, func() (net.Conn, error)) {
+		// A short path: a socket's path has at most 104 bytes on some
+		// systems, less than t.TempDir can give.
+		dir, err := os.MkdirTemp("", "sel")
+		require.NoError(t, err)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		path := filepath.Join(dir, "s")
+		ln, err := net.Listen("unix", path)
+		require.NoError(t, err)
+		t.Cleanup(func() { ln.Close() })
+		return ln, func() (net.Conn, error) { return net.Dial("unix", path) }
+	}}}
+}
+
+// checkAcceptedLikeGo checks that c, from Accept(ln), is set up as own,
+// from ln's own Accept: close-on-exec, non-blocking, and for TCP the same
+// TCP_NODELAY and keep-alive.
+func checkAcceptedLikeGo(t *testing.T, ln net.Listener, c, own net.Conn) {
+	t.Helper()
+	ours, theirs := rawFD(t, c.(syscall.Conn)), rawFD(t, own.(syscall.Conn))
+	for _, fd := range []int{ours, theirs} {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		require.NoError(t, err)
+		assert.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d is close-on-exec", fd)
+		assert.True(t, isNonblocking(t, fd), "fd %d is non-blocking", fd)
+	}
+	if _, ok := ln.(*net.TCPListener); !ok {
+		return
+	}
+	for _, opt := range socketOptions {
+		want, err := unix.GetsockoptInt(theirs, opt.level, opt.opt)
+		require.NoError(t, err, opt.name)
+		got, err := unix.GetsockoptInt(ours, opt.level, opt.opt)
+		require.NoError(t, err, opt.name)
+		assert.Equal(t, want, got, "%s as Go's own Accept sets it", opt.name)
+	}
+}
+
+// socketOption is a socket option an accepted TCP connection is set up
+// with.
+type socketOption struct {
+	name       string
+	level, opt int
+}
+
+var socketOptions = append([]socketOption{
+	{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY},
+	{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE},
+}, platformSocketOptions...)
 
 // fixSendBuffer gives socket fd a send buffer of a set size: Linux grows
 // one it sizes itself as acknowledgements come, the peer's data too, and

@@ -1,8 +1,12 @@
 package selectors
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -10,8 +14,8 @@ import (
 
 // Go's sockets on Windows are in blocking mode, and must stay so: their
 // own I/O is overlapped, through the runtime's completion port, and a
-// socket made non-blocking (FIONBIO) would fail it. So Read and Write
-// first ask select, with a zero timeout, whether the socket is
+// socket made non-blocking (FIONBIO) would fail it. So Read, Write and
+// Accept first ask select, with a zero timeout, whether the socket is
 // ready; only then do they make the call, which a ready socket completes
 // at once.
 
@@ -159,3 +163,69 @@ type wsaError struct{ wsa, unix syscall.Errno }
 
 func (e wsaError) Error() string   { return e.wsa.Error() }
 func (e wsaError) Unwrap() []error { return []error{e.wsa, e.unix} }
+
+// acceptGuard bounds the wait of Go's own Accept after select found a
+// connection pending: it completes at once, unless the connection was
+// reset and dropped from the queue in between, when it would wait for
+// the next one.
+const acceptGuard = 50 * time.Millisecond
+
+// accept takes a pending connection from the listener behind rc with the
+// listener's own Accept, once select has found one pending: Go's
+// listeners on Windows accept with AcceptEx into sockets of their own
+// making, and no other way gives a *net.TCPConn set up as theirs.
+func accept(ln net.Listener, rc syscall.RawConn) (net.Conn, error) {
+	// Each turn takes one connection off the queue: those reset while
+	// they waited fail, and the next is tried, while select finds one.
+	for {
+		var err error
+		if cerr := rc.Control(func(s uintptr) { err = readyFor(s, opRead) }); cerr != nil {
+			return nil, objectError(ln, cerr)
+		}
+		if isWouldBlock(err) {
+			return nil, errAcceptWouldBlock
+		}
+		if err != nil {
+			return nil, fmt.Errorf("selectors: accept on %v: %w", ln.Addr(), err)
+		}
+		c, err := acceptGuarded(ln)
+		if !isResetBeforeAccept(err) {
+			return c, err
+		}
+	}
+}
+
+// acceptGuarded calls ln's own Accept with a deadline of acceptGuard.
+func acceptGuarded(ln net.Listener) (net.Conn, error) {
+	d := ln.(interface{ SetDeadline(time.Time) error })
+	if err := d.SetDeadline(time.Now().Add(acceptGuard)); err != nil {
+		return nil, objectError(ln, err)
+	}
+	c, err := ln.Accept()
+	d.SetDeadline(time.Time{})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, errAcceptWouldBlock
+	case errors.Is(err, net.ErrClosed):
+		return nil, objectError(ln, err)
+	case err != nil:
+		return nil, fmt.Errorf("selectors: accept on %v: %w", ln.Addr(), err)
+	}
+	return c, nil
+}
+
+// isResetBeforeAccept reports an error of Accept that belongs to the
+// connection it took, reset while it waited in the queue, and not to the
+// listener. Go's Accept skips two such errors itself; Wine gives a third,
+// WSAENOTCONN.
+func isResetBeforeAccept(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	switch errno {
+	case windows.WSAENOTCONN, windows.WSAECONNRESET, windows.WSAECONNABORTED, windows.ERROR_NETNAME_DELETED:
+		return true
+	}
+	return false
+}

@@ -2,9 +2,12 @@ package selectors
 
 import (
 	"errors"
+	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -85,6 +88,38 @@ func (p rawUDPPeer) Close() error { return windows.Closesocket(p.s) }
 // SetDeadline bounds the reads with SO_RCVTIMEO.
 func (p rawUDPPeer) SetDeadline(d time.Time) error {
 	return windows.SetsockoptInt(p.s, windows.SOL_SOCKET, windows.SO_RCVTIMEO, int(max(1, time.Until(d).Milliseconds())))
+}
+
+func platformListenerKinds() []listenerKind { return nil }
+
+// GetHandleInformation, which golang.org/x/sys/windows lacks.
+var procGetHandleInformation = windows.NewLazySystemDLL("kernel32.dll").NewProc("GetHandleInformation")
+
+// checkAcceptedLikeGo checks that c, from Accept(ln), is set up as own,
+// from ln's own Accept: not inherited by child processes, and the same
+// TCP_NODELAY and keep-alive.
+func checkAcceptedLikeGo(t *testing.T, ln net.Listener, c, own net.Conn) {
+	t.Helper()
+	ours, theirs := rawFD(t, c.(syscall.Conn)), rawFD(t, own.(syscall.Conn))
+	for _, s := range []int{ours, theirs} {
+		var flags uint32
+		r, _, err := procGetHandleInformation.Call(uintptr(s), uintptr(unsafe.Pointer(&flags)))
+		require.NotZero(t, r, "GetHandleInformation: %v", err)
+		assert.Zero(t, flags&windows.HANDLE_FLAG_INHERIT, "socket %d is not inherited", s)
+	}
+	for _, opt := range []struct {
+		name       string
+		level, opt int
+	}{
+		{"TCP_NODELAY", windows.IPPROTO_TCP, windows.TCP_NODELAY},
+		{"SO_KEEPALIVE", windows.SOL_SOCKET, windows.SO_KEEPALIVE},
+	} {
+		want, err := windows.GetsockoptInt(windows.Handle(theirs), opt.level, opt.opt)
+		require.NoError(t, err, opt.name)
+		got, err := windows.GetsockoptInt(windows.Handle(ours), opt.level, opt.opt)
+		require.NoError(t, err, opt.name)
+		assert.Equal(t, want, got, "%s as Go's own Accept sets it", opt.name)
+	}
 }
 
 // fixSendBuffer leaves socket fd's send buffer as it is: Winsock does not
