@@ -45,11 +45,11 @@ type ioKind struct {
 func ioKinds() []ioKind {
 	kinds := []ioKind{
 		{name: "int", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{rawFD(t, a), b}
 		}},
 		{name: "*net.TCPConn", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{a, b}
 		}},
 		{name: "*net.UDPConn", datagram: true, ends: func(t *testing.T, _ bool) ioEnds {
@@ -58,7 +58,7 @@ func ioKinds() []ioKind {
 		}},
 		// A syscall.Conn of the user's: Control through an interface.
 		{name: "syscall.Conn", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{userConn{a}, b}
 		}},
 	}
@@ -70,8 +70,8 @@ type userConn struct{ c *net.TCPConn }
 
 func (u userConn) SyscallConn() (syscall.RawConn, error) { return u.c.SyscallConn() }
 
-// tcpPair returns the two ends of a TCP connection over 127.0.0.1.
-func tcpPair(t *testing.T) (a, b *net.TCPConn) {
+// tcpConns returns the two ends of a TCP connection over 127.0.0.1.
+func tcpConns(t *testing.T) (a, b *net.TCPConn) {
 	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
@@ -428,7 +428,7 @@ func TestEmptyBuffer(t *testing.T) {
 // Bad file objects are errors wrapping ErrInvalidFileObj that say what
 // was wrong, never a panic, and leave no descriptor open.
 func TestIOInvalidFileObj(t *testing.T) {
-	closedTCP, _ := tcpPair(t)
+	closedTCP, _ := tcpConns(t)
 	require.NoError(t, closedTCP.Close())
 	closedFile, err := os.Open(os.Args[0])
 	require.NoError(t, err)
@@ -478,7 +478,7 @@ func (p *panicConn) SyscallConn() (syscall.RawConn, error) { return p.c.SyscallC
 // A Close in another goroutine ends a loop of Reads with an error
 // wrapping net.ErrClosed; under -race, the two share no memory unsafely.
 func TestReadConcurrentClose(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := tcpConns(t)
 	errc := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 64)
@@ -505,10 +505,10 @@ func TestReadConcurrentClose(t *testing.T) {
 // A closed connection's descriptor number, reused by the next socket the
 // process opens, is never read through the closed connection.
 func TestReadClosedConnReusedNumber(t *testing.T) {
-	a, _ := tcpPair(t)
+	a, _ := tcpConns(t)
 	fd := rawFD(t, a)
 	require.NoError(t, a.Close())
-	c, d := tcpPair(t)
+	c, d := tcpConns(t)
 	reused := rawFD(t, c) == fd || rawFD(t, d) == fd
 	_, err := c.Write([]byte("not a's"))
 	require.NoError(t, err)
@@ -885,7 +885,7 @@ func TestWriteToBadAddress(t *testing.T) {
 
 // ReadFrom on a stream is Read: the data, then io.EOF.
 func TestReadFromStream(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := tcpConns(t)
 	_, err := b.Write([]byte("data"))
 	require.NoError(t, err)
 	require.NoError(t, b.Close())
