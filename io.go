@@ -47,11 +47,12 @@ import (
 // keeps its sockets in blocking mode there, and they must stay so, since
 // their own I/O is overlapped; so Read first asks select, without
 // waiting, whether the socket is readable, and reads only if it is: two
-// system calls. A Read of the socket's own (conn.Read) in another
-// goroutine at the same time can take the data in between, and then this
-// Read waits for more, holding its thread: do not mix the two on one
-// socket at once. Winsock's errors match their Unix names too:
-// WSAEWOULDBLOCK wraps syscall.EAGAIN, WSAECONNRESET syscall.ECONNRESET.
+// system calls. Another read of the socket in another goroutine at the
+// same time (conn.Read, or a Read of this package's) can take the data in
+// between, and then this Read waits for more, holding its thread: read a
+// socket from one goroutine at a time. Winsock's errors match their Unix
+// names too: the would-block error wraps WSAEWOULDBLOCK and
+// syscall.EAGAIN, a reset's WSAECONNRESET and syscall.ECONNRESET.
 //
 // With an integer descriptor, a *net.TCPConn, *net.UDPConn,
 // *net.UnixConn or *os.File Read allocates nothing; with another
