@@ -59,12 +59,24 @@ import (
 // syscall.Conn, the RawConn its SyscallConn returns. It is safe to call
 // from any goroutine and takes no selector's lock.
 func Read(fileobj any, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, errEmptyRead
-	}
 	op := ioOp{kind: opRead, p: p}
-	if err := op.run(fileobj); err != nil {
+	// An int is read here, not through run and do, so that its path runs
+	// through no other function of the package. A system call can cost
+	// the caches and, where the kernel switches page tables without
+	// PCID, the TLB, so each function on the path costs its lines and
+	// page again after every read.
+	if fd, ok := fileobj.(int); ok && uint(fd) <= maxFD && len(p) != 0 {
+		op.fd = fd
+		if op.n, op.err = sysRead(fd, p); op.n <= 0 {
+			op.settle()
+		}
+	} else if len(p) == 0 {
+		return 0, errEmptyRead
+	} else if err := op.run(fileobj); err != nil {
 		return 0, err
+	}
+	if op.n > 0 && op.err == nil {
+		return op.n, nil
 	}
 	return op.readResult()
 }
@@ -93,8 +105,16 @@ func Read(fileobj any, p []byte) (int, error) {
 // are as for Read.
 func Write(fileobj any, p []byte) (int, error) {
 	op := ioOp{kind: opWrite, p: p}
-	if err := op.run(fileobj); err != nil {
+	if fd, ok := fileobj.(int); ok && uint(fd) <= maxFD { // as in Read
+		op.fd = fd
+		if op.n, op.err = sysWrite(fd, p); op.err != nil {
+			op.settle()
+		}
+	} else if err := op.run(fileobj); err != nil {
 		return 0, err
+	}
+	if op.n == len(p) && op.err == nil {
+		return op.n, nil
 	}
 	return op.writeResult()
 }

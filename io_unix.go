@@ -11,30 +11,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// do makes op's system call on fd, again while a signal interrupts it.
+// do makes op's system call on fd, and settles it.
 func (op *ioOp) do(fd uintptr) {
 	op.fd = int(fd)
-	for {
-		switch op.kind {
-		case opRead:
-			op.n, op.err = unix.Read(op.fd, op.p)
-		case opWrite:
-			op.n, op.err = unix.Write(op.fd, op.p)
-		case opReadFrom:
-			op.n, op.from, op.err = unix.Recvfrom(op.fd, op.p, 0)
-		case opWriteTo:
-			op.n, op.err = sendto(op.fd, op.p, op.to)
-		}
-		if op.err != unix.EINTR {
-			break
-		}
+	switch op.kind {
+	case opRead:
+		op.n, op.err = sysRead(op.fd, op.p)
+	case opWrite:
+		op.n, op.err = sysWrite(op.fd, op.p)
+	case opReadFrom:
+		op.n, op.from, op.err = unix.Recvfrom(op.fd, op.p, 0)
+	case opWriteTo:
+		op.n, op.err = sendto(op.fd, op.p, op.to)
 	}
-	if (op.kind == opRead || op.kind == opReadFrom) && op.n == 0 && op.err == nil {
-		// The descriptor's type is asked only here, on this rare path,
-		// and here, where the descriptor is still the one read.
+	op.settle()
+}
+
+// settle finishes the system call that do, or Read or Write itself, made
+// on op.fd: it makes it again if a signal interrupted it, and tells the
+// end of a stream from an empty datagram after a read of 0 bytes, asking
+// the descriptor's type only on that rare path, and while the descriptor
+// is still the one read.
+func (op *ioOp) settle() {
+	if op.err == unix.EINTR {
+		op.do(uintptr(op.fd))
+		return
+	}
+	if op.n == 0 && op.err == nil && (op.kind == opRead || op.kind == opReadFrom) {
 		op.eof = zeroReadIsEOF(op.fd)
 	}
 }
+
+// sysRead and sysWrite are read(2) and write(2) on fd, once. They are
+// small enough for the compiler to inline into Read and Write.
+func sysRead(fd int, p []byte) (int, error)  { return unix.Read(fd, p) }
+func sysWrite(fd int, p []byte) (int, error) { return unix.Write(fd, p) }
 
 // sockaddr is the address of a socket's peer.
 type sockaddr = unix.Sockaddr

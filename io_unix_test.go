@@ -40,6 +40,11 @@ func platformIOKinds() []ioKind {
 			trackEnd(t, a)
 			return ioEnds{uintptr(a), fileConn(t, b)}
 		}},
+		// Read's own path for an int, on a datagram socket.
+		{name: "int (UDP)", datagram: true, ends: func(t *testing.T, _ bool) ioEnds {
+			a, b := udpPair(t)
+			return ioEnds{rawFD(t, a), b}
+		}},
 		{name: "*os.File", ends: func(t *testing.T, toObj bool) ioEnds {
 			r, w, err := os.Pipe()
 			require.NoError(t, err)

@@ -19,48 +19,94 @@ import (
 // ready; only then do they make the call, which a ready socket completes
 // at once.
 
-// do makes op's system call on socket fd if select finds it ready, and
-// else leaves WSAEWOULDBLOCK in op.err.
+// do makes op's system call on socket fd if select finds it ready, else
+// leaves WSAEWOULDBLOCK in op.err, and settles it.
 func (op *ioOp) do(fd uintptr) {
 	op.fd = int(fd)
-	s := windows.Handle(fd)
-	writing := op.kind == opWrite || op.kind == opWriteTo
-	if op.err = readyFor(fd, writing); op.err != nil {
-		return
-	}
-	buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
-	var n uint32
 	switch op.kind {
 	case opRead:
-		var flags uint32
-		op.err = windows.WSARecv(s, &buf, 1, &n, &flags, nil, nil)
+		op.n, op.err = sysRead(op.fd, op.p)
 	case opWrite:
-		op.err = windows.WSASend(s, &buf, 1, &n, 0, nil, nil)
+		op.n, op.err = sysWrite(op.fd, op.p)
 	case opReadFrom:
-		var rsa windows.RawSockaddrAny
-		size := int32(unsafe.Sizeof(rsa))
-		var flags uint32
-		op.err = windows.WSARecvFrom(s, &buf, 1, &n, &flags, &rsa, &size, nil, nil)
-		if op.err == nil || op.err == windows.WSAEMSGSIZE {
-			op.from, _ = rsa.Sockaddr() // none (nil) from a connected stream
-		}
+		op.n, op.from, op.err = recvfrom(op.fd, op.p)
 	case opWriteTo:
-		var sa windows.Sockaddr
-		if sa, op.err = sockaddrOf(int(fd), op.to); op.err == nil {
-			if op.err = windows.Sendto(s, op.p, 0, sa); op.err == nil {
-				n = uint32(len(op.p))
-			}
-		}
+		op.n, op.err = sendto(op.fd, op.p, op.to)
 	}
-	op.n = int(n)
-	if !writing && op.err == windows.WSAEMSGSIZE {
-		// A datagram longer than p filled it and the rest is lost, as
-		// on Unix, where that is no error.
+	op.settle()
+}
+
+// settle finishes the system call that do, or Read or Write itself, made
+// on op.fd. A datagram longer than p filled it and failed the read with
+// WSAEMSGSIZE: the rest is lost, as on Unix, where that is no error. A
+// read of 0 bytes is the end of a stream or an empty datagram, which the
+// socket's type tells.
+func (op *ioOp) settle() {
+	if op.kind != opRead && op.kind != opReadFrom {
+		return
+	}
+	if op.err == windows.WSAEMSGSIZE {
 		op.n, op.err = len(op.p), nil
 	}
-	if !writing && op.err == nil && n == 0 {
-		op.eof = zeroReadIsEOF(fd)
+	if op.n == 0 && op.err == nil {
+		op.eof = zeroReadIsEOF(uintptr(op.fd))
 	}
+}
+
+// sysRead receives what socket fd has, if select finds it readable.
+func sysRead(fd int, p []byte) (int, error) {
+	if err := readyFor(uintptr(fd), false); err != nil {
+		return 0, err
+	}
+	buf := windows.WSABuf{Len: uint32(len(p)), Buf: unsafe.SliceData(p)}
+	var n, flags uint32
+	err := windows.WSARecv(windows.Handle(fd), &buf, 1, &n, &flags, nil, nil)
+	return int(n), err
+}
+
+// sysWrite sends p on socket fd, if select finds it writable.
+func sysWrite(fd int, p []byte) (int, error) {
+	if err := readyFor(uintptr(fd), true); err != nil {
+		return 0, err
+	}
+	buf := windows.WSABuf{Len: uint32(len(p)), Buf: unsafe.SliceData(p)}
+	var n uint32
+	err := windows.WSASend(windows.Handle(fd), &buf, 1, &n, 0, nil, nil)
+	return int(n), err
+}
+
+// recvfrom receives a datagram and its sender's address on socket fd, if
+// select finds it readable.
+func recvfrom(fd int, p []byte) (int, sockaddr, error) {
+	if err := readyFor(uintptr(fd), false); err != nil {
+		return 0, nil, err
+	}
+	buf := windows.WSABuf{Len: uint32(len(p)), Buf: unsafe.SliceData(p)}
+	var rsa windows.RawSockaddrAny
+	size := int32(unsafe.Sizeof(rsa))
+	var n, flags uint32
+	err := windows.WSARecvFrom(windows.Handle(fd), &buf, 1, &n, &flags, &rsa, &size, nil, nil)
+	var from sockaddr
+	if err == nil || err == windows.WSAEMSGSIZE {
+		from, _ = rsa.Sockaddr() // none (nil) from a connected stream
+	}
+	return int(n), from, err
+}
+
+// sendto sends p to addr as one datagram on socket fd, if select finds it
+// writable.
+func sendto(fd int, p []byte, addr net.Addr) (int, error) {
+	if err := readyFor(uintptr(fd), true); err != nil {
+		return 0, err
+	}
+	sa, err := sockaddrOf(fd, addr)
+	if err != nil {
+		return 0, err
+	}
+	if err := windows.Sendto(windows.Handle(fd), p, 0, sa); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // readyFor asks select, without waiting, whether socket s can be read
@@ -91,7 +137,8 @@ func readyFor(s uintptr, write bool) error {
 		buf := windows.WSABuf{Len: 1, Buf: &b}
 		var n uint32
 		flags := uint32(windows.MSG_PEEK)
-		if err := windows.WSARecv(windows.Handle(s), &buf, 1, &n, &flags, nil, nil); err != nil {
+		err := windows.WSARecv(windows.Handle(s), &buf, 1, &n, &flags, nil, nil)
+		if err != nil && err != windows.WSAEMSGSIZE { // a datagram longer than b is data
 			return err
 		}
 	}
