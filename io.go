@@ -330,6 +330,24 @@ func (op *ioOp) runOther(fileobj any) (err error) {
 	return objectError(fileobj, err)
 }
 
+// do makes op's system call on fd, and settles it. On Windows the call
+// is made only if select finds the socket ready, and else op.err is
+// WSAEWOULDBLOCK.
+func (op *ioOp) do(fd uintptr) {
+	op.fd = int(fd)
+	switch op.kind {
+	case opRead:
+		op.n, op.err = sysRead(op.fd, op.p)
+	case opWrite:
+		op.n, op.err = sysWrite(op.fd, op.p)
+	case opReadFrom:
+		op.n, op.from, op.err = recvfrom(op.fd, op.p)
+	case opWriteTo:
+		op.n, op.err = sendto(op.fd, op.p, op.to)
+	}
+	op.settle()
+}
+
 // pooledOp is an ioOp with its method value do bound once, for Control
 // through an interface.
 type pooledOp struct {

@@ -11,22 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// do makes op's system call on fd, and settles it.
-func (op *ioOp) do(fd uintptr) {
-	op.fd = int(fd)
-	switch op.kind {
-	case opRead:
-		op.n, op.err = sysRead(op.fd, op.p)
-	case opWrite:
-		op.n, op.err = sysWrite(op.fd, op.p)
-	case opReadFrom:
-		op.n, op.from, op.err = unix.Recvfrom(op.fd, op.p, 0)
-	case opWriteTo:
-		op.n, op.err = sendto(op.fd, op.p, op.to)
-	}
-	op.settle()
-}
-
 // settle finishes the system call that do, or Read or Write itself, made
 // on op.fd: it makes it again if a signal interrupted it, and tells the
 // end of a stream from an empty datagram after a read of 0 bytes, asking
@@ -46,6 +30,9 @@ func (op *ioOp) settle() {
 // small enough for the compiler to inline into Read and Write.
 func sysRead(fd int, p []byte) (int, error)  { return unix.Read(fd, p) }
 func sysWrite(fd int, p []byte) (int, error) { return unix.Write(fd, p) }
+
+// recvfrom receives a datagram and its sender's address on socket fd.
+func recvfrom(fd int, p []byte) (int, sockaddr, error) { return unix.Recvfrom(fd, p, 0) }
 
 // sockaddr is the address of a socket's peer.
 type sockaddr = unix.Sockaddr

@@ -19,23 +19,6 @@ import (
 // ready; only then do they make the call, which a ready socket completes
 // at once.
 
-// do makes op's system call on socket fd if select finds it ready, else
-// leaves WSAEWOULDBLOCK in op.err, and settles it.
-func (op *ioOp) do(fd uintptr) {
-	op.fd = int(fd)
-	switch op.kind {
-	case opRead:
-		op.n, op.err = sysRead(op.fd, op.p)
-	case opWrite:
-		op.n, op.err = sysWrite(op.fd, op.p)
-	case opReadFrom:
-		op.n, op.from, op.err = recvfrom(op.fd, op.p)
-	case opWriteTo:
-		op.n, op.err = sendto(op.fd, op.p, op.to)
-	}
-	op.settle()
-}
-
 // settle finishes the system call that do, or Read or Write itself, made
 // on op.fd. A datagram longer than p filled it and failed the read with
 // WSAEMSGSIZE: the rest is lost, as on Unix, where that is no error. A
