@@ -78,15 +78,6 @@ func isNonblocking(t testing.TB, fd int) bool {
 	return flags&unix.O_NONBLOCK != 0
 }
 
-func rawFD(t testing.TB, c syscall.Conn) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	require.NoError(t, err)
-	fd := -1
-	require.NoError(t, rc.Control(func(s uintptr) { fd = int(s) }))
-	return fd
-}
-
 // The file and net types register through syscall.Conn, read without
 // switching them to blocking mode (which (*os.File).Fd would do).
 func TestFileObjSyscallConn(t *testing.T) {
