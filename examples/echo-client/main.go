@@ -33,8 +33,6 @@ import (
 	"net"
 	"os"
 	"time"
-
-	"golang.org/x/term"
 )
 
 func main() {
@@ -57,7 +55,7 @@ func run() int {
 	}
 	defer conn.Close()
 
-	interactive := term.IsTerminal(int(os.Stdin.Fd()))
+	interactive := isTerminal()
 	lines := bufio.NewReaderSize(os.Stdin, 64<<10)
 	replies := bufio.NewReaderSize(conn, 64<<10)
 	for {
