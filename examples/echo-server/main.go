@@ -21,6 +21,11 @@
 //     queued, and the connection then watches EVENT_WRITE instead of
 //     EVENT_READ until the queue is sent: a client that sends and never
 //     reads costs one read's echo (64 KiB) at most.
+//   - A log that never blocks. Lines are written to stdout by a goroutine
+//     of their own from a bounded queue: a reader of stdout that stops
+//     reading never stalls the loop. When the queue is full, lines are
+//     dropped and counted, and the count is logged once there is room. A
+//     closed stdout only ends the log: SIGPIPE is ignored.
 //   - SIGINT or SIGTERM closes every connection and the selector, and the
 //     server exits 0.
 //
@@ -38,7 +43,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"os/signal"
@@ -61,7 +65,7 @@ type server struct {
 	ln      *net.TCPListener
 	upper   bool
 	verbose bool
-	log     *log.Logger
+	log     *logger
 	buf     []byte    // the read buffer of every connection: only the loop uses it
 	conns   list.List // every open *conn
 
@@ -122,12 +126,18 @@ func run() int {
 	ln := l.(*net.TCPListener)
 	defer ln.Close()
 
+	// A write to a closed stdout fails with EPIPE instead of killing the
+	// process, which Go does for stdout and stderr unless told otherwise.
+	signal.Ignore(syscall.SIGPIPE)
+	log := newLogger(os.Stdout, 1024)
+	defer log.Close(time.Second)
+
 	s := &server{
 		sel:     sel,
 		ln:      ln,
 		upper:   *upper,
 		verbose: *verbose,
-		log:     log.New(os.Stdout, "", 0),
+		log:     log,
 		buf:     make([]byte, readSize),
 	}
 	if _, err := sel.Register(ln, selectors.EVENT_READ, s.accept); err != nil {

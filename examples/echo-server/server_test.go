@@ -34,6 +34,8 @@ var serverTests = []struct {
 	{"SlowReader64MiB", testSlowReader},
 	{"HalfClose", testHalfClose},
 	{"FiveHundredResets", testResets},
+	{"StalledLog", testStalledLog},
+	{"ClosedStdout", testClosedStdout},
 }
 
 func TestBackends(t *testing.T) {

@@ -1,0 +1,159 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed08bc25bd/selectors/examples/internal/echotest"
+)
+
+// pipedServer is an echo-server whose stdout is a pipe that the test reads
+// as it pleases, or not at all.
+type pipedServer struct {
+	addr   string
+	cmd    *exec.Cmd
+	stdout *bufio.Reader // after the first line
+	pipe   *os.File      // its read end
+	exited chan struct{} // closed once cmd.Wait has returned
+}
+
+// startPiped starts echo-server on backend with args and its stdout a
+// pipe, and reads its first line. The server is killed when the test ends,
+// if it still runs.
+func startPiped(t *testing.T, backend string, args ...string) *pipedServer {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &pipedServer{pipe: r, stdout: bufio.NewReader(r), exited: make(chan struct{})}
+	s.cmd = echotest.Command(echotest.Binary(t, echotest.ServerPkg),
+		append([]string{"-addr", "127.0.0.1:0", "-selector", backend}, args...)...)
+	var stderr bytes.Buffer
+	s.cmd.Stdout, s.cmd.Stderr = w, &stderr
+	err = s.cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	go func() {
+		s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.exited
+		r.Close()
+		if strings.Contains(stderr.String(), "DATA RACE") {
+			t.Error("the server has a data race")
+		}
+		if t.Failed() {
+			t.Logf("server %v: %v; stderr: %s", s.cmd.Args, s.cmd.ProcessState, stderr.String())
+		}
+	})
+	r.SetReadDeadline(time.Now().Add(echotest.Timeout)) // where the platform can
+	line, err := s.stdout.ReadString('\n')
+	m := regexp.MustCompile(`^listening on (\S+) `).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("server's first line: %q, %v", line, err)
+	}
+	s.addr = m[1]
+	return s
+}
+
+// running fails the test if the server has exited.
+func (s *pipedServer) running(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.exited:
+		t.Fatalf("the server exited: %v", s.cmd.ProcessState)
+	default:
+	}
+}
+
+// roundTrips makes n round trips of msg on c, each within
+// echotest.Timeout, and fails the test at the first that fails.
+func roundTrips(t *testing.T, c net.Conn, n int, msg []byte) {
+	t.Helper()
+	for i := range n {
+		c.SetDeadline(time.Now().Add(echotest.Timeout))
+		reply, err := echotest.RoundTrip(c, msg)
+		if err != nil {
+			t.Fatalf("round trip %d of %d: %v", i, n, err)
+		}
+		if !bytes.Equal(reply, msg) {
+			t.Fatalf("round trip %d of %d: sent %q, got %q", i, n, msg, reply)
+		}
+	}
+}
+
+// testStalledLog stops reading the server's stdout while it logs every
+// message (-v): the lines it cannot write are dropped, never waited for,
+// so that every client is served on; once the log is read again, it says
+// how many it dropped.
+func testStalledLog(t *testing.T, backend string) {
+	s := startPiped(t, backend, "-v")
+	c := echotest.Dial(t, s.addr)
+	// More lines than the pipe, the logger's buffer and its queue hold
+	// (about 2,500 on Linux), each about a hundred bytes.
+	start := time.Now()
+	roundTrips(t, c, 8000, bytes.Repeat([]byte("a line that the log shows in part, "), 3))
+	roundTrips(t, echotest.Dial(t, s.addr), 1, []byte("and another client\n"))
+	t.Logf("8,000 round trips with the log not read: %v", time.Since(start))
+
+	found := make(chan string, 1)
+	go func() {
+		defer close(found)
+		for {
+			line, err := s.stdout.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(line, "log: ") {
+				found <- line
+				return
+			}
+		}
+	}()
+	// The count is logged before the next line that finds room: make
+	// lines until it comes.
+	deadline := time.After(echotest.Timeout)
+	for {
+		select {
+		case line := <-found:
+			var n int
+			if _, err := fmt.Sscanf(line, "log: %d lines dropped", &n); err != nil || n <= 0 {
+				t.Fatalf("the log says %q, want how many lines it dropped", line)
+			}
+			return
+		case <-deadline:
+			t.Fatal("the log never says that it dropped lines")
+		case <-time.After(50 * time.Millisecond):
+			roundTrips(t, c, 1, []byte("are you reading?\n"))
+		}
+	}
+}
+
+// testClosedStdout closes the reader of the server's stdout: the server
+// serves on, logging into the void, instead of dying of SIGPIPE.
+func testClosedStdout(t *testing.T, backend string) {
+	s := startPiped(t, backend, "-v")
+	s.pipe.Close()
+	for range 20 {
+		c := echotest.Dial(t, s.addr)
+		roundTrips(t, c, 5, []byte("hello, nobody\n"))
+		c.Close()
+	}
+	roundTrips(t, echotest.Dial(t, s.addr), 1, []byte("still here?\n"))
+	s.running(t)
+}
+
