@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,3 +158,76 @@ func testClosedStdout(t *testing.T, backend string) {
 	s.running(t)
 }
 
+// testMemoryBound runs a server with -max-buffered 256 (KiB) against clients
+// that send and never read, until the queued echoes fill that: then
+// another client waits to be read, until they leave and their memory is
+// free again.
+func testMemoryBound(t *testing.T, backend string) {
+	s := startServer(t, backend, "-max-buffered", "256")
+	roundTrips(t, echotest.Dial(t, s.Addr), 1, []byte("warm up\n"))
+	baseline, haveRSS := echotest.PeakRSS(s.Cmd.Process.Pid)
+	// Each flooder can make the server queue one read's echo, 64 KiB at
+	// most: four fill the queues if every queue is full, more if not.
+	full := func() bool { return s.Count("memory: the queues hold ") > 0 }
+	var conns []*net.TCPConn
+	for batch := 0; !full(); batch++ {
+		if batch == 10 {
+			t.Fatalf("%d clients that do not read: the log does not say that the queues are full", len(conns))
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			c := echotest.Dial(t, s.Addr)
+			conns = append(conns, c)
+			wg.Go(func() { flood(c, 500*time.Millisecond) })
+		}
+		wg.Wait()
+		echotest.WaitUntil(time.Second, full)
+	}
+	t.Logf("%d clients that do not read fill the queues", len(conns))
+	// Where the platform tells: the server's memory grew by little more
+	// than the queues' 256 KiB, where it used to grow by 1.9 MB for each
+	// of these clients.
+	if peak, ok := echotest.PeakRSS(s.Cmd.Process.Pid); haveRSS && ok && peak-baseline > 8<<20 {
+		t.Errorf("the server's peak RSS grew from %d to %d MiB", baseline>>20, peak>>20)
+	}
+
+	waiting := echotest.Dial(t, s.Addr)
+	reply := make(chan error, 1)
+	go func() {
+		got, err := echotest.RoundTrip(waiting, []byte("my turn?\n"))
+		if err == nil && string(got) != "my turn?\n" {
+			err = fmt.Errorf("echo %q", got)
+		}
+		reply <- err
+	}()
+	select {
+	case err := <-reply:
+		t.Fatalf("a client was served while the queues were full: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for _, c := range conns {
+		c.SetLinger(0)
+		c.Close()
+	}
+	if err := <-reply; err != nil {
+		t.Fatalf("after the flooders left: %v", err)
+	}
+	if !echotest.WaitUntil(5*time.Second, func() bool { return s.Count("memory: the queues have room again") > 0 }) {
+		t.Errorf("log: %q, want it to say that the queues have room again", s.Lines())
+	}
+}
+
+// flood writes to c without reading until its writes stall for stall, and
+// returns how much it wrote.
+func flood(c *net.TCPConn, stall time.Duration) int {
+	chunk := bytes.Repeat([]byte("flood "), (64<<10)/6)
+	sent := 0
+	for {
+		c.SetWriteDeadline(time.Now().Add(stall))
+		n, err := c.Write(chunk)
+		sent += n
+		if err != nil {
+			return sent
+		}
+	}
+}

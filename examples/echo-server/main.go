@@ -20,7 +20,10 @@
 //   - Bounded memory. An echo that the socket does not take at once is
 //     queued, and the connection then watches EVENT_WRITE instead of
 //     EVENT_READ until the queue is sent: a client that sends and never
-//     reads costs one read's echo (64 KiB) at most.
+//     reads costs one read's echo (64 KiB) at most. The queues of all
+//     connections together hold at most -max-buffered: when that is used
+//     up, connections wait to be read until a queue drains or its client
+//     leaves. A queue is let go as soon as it is sent.
 //   - A log that never blocks. Lines are written to stdout by a goroutine
 //     of their own from a bounded queue: a reader of stdout that stops
 //     reading never stalls the loop. When the queue is full, lines are
@@ -31,7 +34,8 @@
 //
 // Usage:
 //
-//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-selector default]
+//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-max-buffered 65536]
+//	            [-selector default]
 //
 // Its first line on stdout is "listening on <host:port> (<backend>)"; then
 // one line per connect and disconnect, and with -v one per message.
@@ -46,6 +50,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -69,6 +74,10 @@ type server struct {
 	buf     []byte    // the read buffer of every connection: only the loop uses it
 	conns   list.List // every open *conn
 
+	maxBuffered int     // what the queues of all connections may hold together
+	buffered    int     // what they hold
+	waiting     []*conn // connections to read once the queues have room, in turn
+
 	acceptAt time.Time // when to watch the listener again after an error; zero while watched
 
 	// stop is the signal that ends the loop, stored by the goroutine that
@@ -78,7 +87,7 @@ type server struct {
 
 // conn is one client. It either reads (its queue is empty) or sends its
 // queue (out[sent:]), never both, and it is registered for that event
-// alone.
+// alone; or, while the queues of all connections are full, for none.
 type conn struct {
 	srv      *server
 	nc       *net.TCPConn
@@ -98,10 +107,11 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:8088", "listen on `host:port` (port 0 picks a free port)")
 	upper := flag.Bool("upper", false, "reply in ASCII upper case")
 	verbose := flag.Bool("v", false, "log every message")
+	maxBuffered := flag.Int("max-buffered", 64<<10, "the `KiB` that the queued echoes of all connections may hold (64 at least)")
 	backend := flag.String("selector", "default",
 		"selector `backend`: default, or one this platform has: "+strings.Join(selectors.Backends(), ", "))
 	flag.Parse()
-	if flag.NArg() > 0 {
+	if flag.NArg() > 0 || *maxBuffered < readSize>>10 {
 		flag.Usage()
 		return 2
 	}
@@ -133,12 +143,13 @@ func run() int {
 	defer log.Close(time.Second)
 
 	s := &server{
-		sel:     sel,
-		ln:      ln,
-		upper:   *upper,
-		verbose: *verbose,
-		log:     log,
-		buf:     make([]byte, readSize),
+		sel:         sel,
+		ln:          ln,
+		upper:       *upper,
+		verbose:     *verbose,
+		log:         log,
+		buf:         make([]byte, readSize),
+		maxBuffered: *maxBuffered << 10,
 	}
 	if _, err := sel.Register(ln, selectors.EVENT_READ, s.accept); err != nil {
 		fmt.Fprintln(os.Stderr, "echo-server:", err)
@@ -186,6 +197,7 @@ func (s *server) loop() error {
 			s.log.Printf("%v: shutting down", *sig)
 			return nil
 		}
+		s.readWaiting()
 		if !s.acceptAt.IsZero() && !time.Now().Before(s.acceptAt) {
 			s.acceptAt = time.Time{}
 			if _, err := s.sel.Register(s.ln, selectors.EVENT_READ, s.accept); err != nil {
@@ -202,6 +214,22 @@ func (s *server) timeout() time.Duration {
 		return -1
 	}
 	return max(0, time.Until(s.acceptAt))
+}
+
+// readWaiting registers the connections waiting to be read, in turn, while
+// the queues have room for what each may have to queue.
+func (s *server) readWaiting() {
+	if len(s.waiting) == 0 {
+		return
+	}
+	for len(s.waiting) > 0 && s.buffered+readSize <= s.maxBuffered {
+		c := s.waiting[0]
+		s.waiting = slices.Delete(s.waiting, 0, 1)
+		c.watch()
+	}
+	if len(s.waiting) == 0 {
+		s.log.Printf("memory: the queues have room again")
+	}
 }
 
 // shutdown closes every connection, the listener and the selector.
@@ -246,6 +274,7 @@ func (c *conn) handle(mask selectors.Events) {
 	if mask&selectors.EVENT_WRITE != 0 {
 		n, err := selectors.Write(c.nc, c.out[c.sent:])
 		if c.sent += n; c.sent == len(c.out) {
+			s.buffered -= len(c.out)
 			c.out, c.sent = nil, 0
 		}
 		if err != nil && !errors.Is(err, selectors.ErrWouldBlock) {
@@ -288,11 +317,13 @@ func (c *conn) handle(mask selectors.Events) {
 // sent when it is writable.
 func (c *conn) queue(p []byte) {
 	c.out = append([]byte(nil), p...)
+	c.srv.buffered += len(c.out)
 }
 
 // watch registers c for what it needs now: EVENT_WRITE while its queue is
-// not empty, else EVENT_READ. A client that has sent all it will and got
-// it all back is closed.
+// not empty, else EVENT_READ if the queues have room for one more read's
+// echo, else nothing until they have. A client that has sent all it will
+// and got it all back is closed.
 func (c *conn) watch() {
 	s := c.srv
 	var want selectors.Events
@@ -302,8 +333,11 @@ func (c *conn) watch() {
 	case c.eof:
 		s.close(c, nil)
 		return
-	default:
+	case s.buffered+readSize <= s.maxBuffered:
 		want = selectors.EVENT_READ
+	default:
+		s.wait(c)
+		return
 	}
 	if want == c.events {
 		return
@@ -323,6 +357,22 @@ func (c *conn) watch() {
 	c.events = want
 }
 
+// wait unregisters c, to be read again once the queues have room (see
+// readWaiting).
+func (s *server) wait(c *conn) {
+	if len(s.waiting) == 0 {
+		s.log.Printf("memory: the queues hold %d of %d KiB: connections wait to be read",
+			s.buffered>>10, s.maxBuffered>>10)
+	}
+	s.waiting = append(s.waiting, c)
+	if c.events != 0 {
+		c.events = 0
+		if _, err := s.sel.Unregister(c.nc); err != nil {
+			s.close(c, err)
+		}
+	}
+}
+
 // close unregisters and closes c, frees its queue and logs why: err nil
 // is a clean end.
 func (s *server) close(c *conn, err error) {
@@ -331,8 +381,11 @@ func (s *server) close(c *conn, err error) {
 		if _, uerr := s.sel.Unregister(c.nc); uerr != nil {
 			s.log.Printf("unregister %s: %v", peer, uerr)
 		}
+	} else if i := slices.Index(s.waiting, c); i >= 0 {
+		s.waiting = slices.Delete(s.waiting, i, i+1)
 	}
 	c.nc.Close()
+	s.buffered -= len(c.out)
 	c.out = nil
 	s.conns.Remove(c.elem)
 	if err != nil {

@@ -36,6 +36,7 @@ var serverTests = []struct {
 	{"FiveHundredResets", testResets},
 	{"StalledLog", testStalledLog},
 	{"ClosedStdout", testClosedStdout},
+	{"MemoryBound", testMemoryBound},
 }
 
 func TestBackends(t *testing.T) {
