@@ -3,7 +3,9 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -156,6 +158,61 @@ func testClosedStdout(t *testing.T, backend string) {
 	}
 	roundTrips(t, echotest.Dial(t, s.addr), 1, []byte("still here?\n"))
 	s.running(t)
+}
+
+// testIdleTimeout runs a server with -idle 500ms: a client that stops
+// sending, and one that sends and never reads, are closed once idle that
+// long, no sooner; a client that keeps sending is not.
+func testIdleTimeout(t *testing.T, backend string) {
+	const idle = 500 * time.Millisecond
+	s := startServer(t, backend, "-idle", idle.String())
+
+	quiet := echotest.Dial(t, s.Addr)
+	quietSince := time.Now() // before the server's last activity on it
+	roundTrips(t, quiet, 1, []byte("then silence\n"))
+	quietClosed := make(chan time.Duration, 1)
+	go func() {
+		n, err := quiet.Read(make([]byte, 1))
+		if n != 0 || err != io.EOF {
+			t.Errorf("the quiet client read %d, %v; want the end of the stream", n, err)
+		}
+		quietClosed <- time.Since(quietSince)
+	}()
+
+	flooder := echotest.Dial(t, s.Addr)
+	if sent := flood(flooder, 300*time.Millisecond); sent == 0 {
+		t.Fatal("the flooder sent nothing")
+	}
+
+	// The busy client is older than idle, and served every 100ms meanwhile.
+	busy := echotest.Dial(t, s.Addr)
+	for range 15 {
+		roundTrips(t, busy, 1, []byte("busy\n"))
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if took := <-quietClosed; took < idle {
+		t.Errorf("the quiet client was closed %v after its last round trip, before -idle %v", took, idle)
+	}
+	// The flooder's writes meet the close once its data is refused.
+	flooder.SetWriteDeadline(time.Now().Add(echotest.Timeout))
+	for {
+		if _, err := flooder.Write(make([]byte, 64<<10)); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("the flooder is still connected")
+			}
+			break
+		}
+	}
+	roundTrips(t, busy, 1, []byte("still busy\n"))
+	if !echotest.WaitUntil(5*time.Second, func() bool { return s.Count("disconnected ") == 2 }) {
+		t.Fatalf("log: %q, want two disconnects", s.Lines())
+	}
+	for _, l := range s.Lines() {
+		if strings.HasPrefix(l, "disconnected ") && !strings.HasSuffix(l, ": idle for "+idle.String()) {
+			t.Errorf("log: %q, want the disconnect said to be for idleness", l)
+		}
+	}
 }
 
 // testMemoryBound runs a server with -max-buffered 256 (KiB) against clients

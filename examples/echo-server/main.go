@@ -24,6 +24,10 @@
 //     connections together hold at most -max-buffered: when that is used
 //     up, connections wait to be read until a queue drains or its client
 //     leaves. A queue is let go as soon as it is sent.
+//   - Idle connections are closed after -idle. The connections are kept in
+//     a list ordered by their last activity, and the timeout of each Select
+//     is the time left until the first of them has been idle that long: the
+//     timer of an event loop.
 //   - A log that never blocks. Lines are written to stdout by a goroutine
 //     of their own from a bounded queue: a reader of stdout that stops
 //     reading never stalls the loop. When the queue is full, lines are
@@ -34,8 +38,8 @@
 //
 // Usage:
 //
-//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-max-buffered 65536]
-//	            [-selector default]
+//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-idle 5m]
+//	            [-max-buffered 65536] [-selector default]
 //
 // Its first line on stdout is "listening on <host:port> (<backend>)"; then
 // one line per connect and disconnect, and with -v one per message.
@@ -71,14 +75,18 @@ type server struct {
 	upper   bool
 	verbose bool
 	log     *logger
-	buf     []byte    // the read buffer of every connection: only the loop uses it
-	conns   list.List // every open *conn
+	buf     []byte // the read buffer of every connection: only the loop uses it
+
+	started     time.Time
+	now         time.Duration // when the last Select returned, since started
+	idleTimeout time.Duration // 0: none
+	conns       list.List     // every open *conn, the least recently active first
 
 	maxBuffered int     // what the queues of all connections may hold together
 	buffered    int     // what they hold
 	waiting     []*conn // connections to read once the queues have room, in turn
 
-	acceptAt time.Time // when to watch the listener again after an error; zero while watched
+	acceptAt time.Duration // when to watch the listener again after an error; 0 while watched
 
 	// stop is the signal that ends the loop, stored by the goroutine that
 	// receives it before it wakes the loop.
@@ -89,14 +97,15 @@ type server struct {
 // queue (out[sent:]), never both, and it is registered for that event
 // alone; or, while the queues of all connections are full, for none.
 type conn struct {
-	srv      *server
-	nc       *net.TCPConn
-	callback func(selectors.Events) // nc's Data in the selector: handle
-	events   selectors.Events       // as registered
-	out      []byte                 // the queued echo, freed once sent
-	sent     int
-	eof      bool          // the client has sent all it will: close once out is sent
-	elem     *list.Element // in srv.conns
+	srv        *server
+	nc         *net.TCPConn
+	callback   func(selectors.Events) // nc's Data in the selector: handle
+	events     selectors.Events       // as registered
+	out        []byte                 // the queued echo, freed once sent
+	sent       int
+	eof        bool          // the client has sent all it will: close once out is sent
+	lastActive time.Duration // since srv.started
+	elem       *list.Element // in srv.conns
 }
 
 func main() {
@@ -107,11 +116,12 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:8088", "listen on `host:port` (port 0 picks a free port)")
 	upper := flag.Bool("upper", false, "reply in ASCII upper case")
 	verbose := flag.Bool("v", false, "log every message")
+	idle := flag.Duration("idle", 5*time.Minute, "close a connection idle this long (0: never)")
 	maxBuffered := flag.Int("max-buffered", 64<<10, "the `KiB` that the queued echoes of all connections may hold (64 at least)")
 	backend := flag.String("selector", "default",
 		"selector `backend`: default, or one this platform has: "+strings.Join(selectors.Backends(), ", "))
 	flag.Parse()
-	if flag.NArg() > 0 || *maxBuffered < readSize>>10 {
+	if flag.NArg() > 0 || *idle < 0 || *maxBuffered < readSize>>10 {
 		flag.Usage()
 		return 2
 	}
@@ -149,6 +159,8 @@ func run() int {
 		verbose:     *verbose,
 		log:         log,
 		buf:         make([]byte, readSize),
+		started:     time.Now(),
+		idleTimeout: *idle,
 		maxBuffered: *maxBuffered << 10,
 	}
 	if _, err := sel.Register(ln, selectors.EVENT_READ, s.accept); err != nil {
@@ -179,8 +191,8 @@ func run() int {
 	return 0
 }
 
-// loop runs the callbacks of what is ready until a signal is stored in
-// s.stop or Select fails.
+// loop runs the callbacks of what is ready, and then the timers, until a
+// signal is stored in s.stop or Select fails.
 func (s *server) loop() error {
 	ready := make([]selectors.Ready, 0, 64)
 	for {
@@ -189,6 +201,10 @@ func (s *server) loop() error {
 		if err != nil {
 			return err
 		}
+		// One reading of the clock serves the whole round, as in libuv:
+		// the time since the start on the monotonic clock, which a change
+		// of the system's time does not move.
+		s.now = time.Since(s.started)
 		for _, r := range ready {
 			callback := r.Key.Data.(func(selectors.Events))
 			callback(r.Mask)
@@ -197,9 +213,10 @@ func (s *server) loop() error {
 			s.log.Printf("%v: shutting down", *sig)
 			return nil
 		}
+		s.closeIdle()
 		s.readWaiting()
-		if !s.acceptAt.IsZero() && !time.Now().Before(s.acceptAt) {
-			s.acceptAt = time.Time{}
+		if s.acceptAt != 0 && s.now >= s.acceptAt {
+			s.acceptAt = 0
 			if _, err := s.sel.Register(s.ln, selectors.EVENT_READ, s.accept); err != nil {
 				return err
 			}
@@ -207,13 +224,35 @@ func (s *server) loop() error {
 	}
 }
 
-// timeout is how long the next Select may wait: until accepts resume, or
-// -1, no limit.
+// timeout is how long the next Select may wait: until the least recently
+// active connection has been idle too long, or until accepts resume,
+// whichever comes first; -1, no limit, if neither is due.
 func (s *server) timeout() time.Duration {
-	if s.acceptAt.IsZero() {
+	next := time.Duration(-1)
+	if oldest := s.conns.Front(); oldest != nil && s.idleTimeout > 0 {
+		next = oldest.Value.(*conn).lastActive + s.idleTimeout
+	}
+	if s.acceptAt != 0 && (next < 0 || s.acceptAt < next) {
+		next = s.acceptAt
+	}
+	if next < 0 {
 		return -1
 	}
-	return max(0, time.Until(s.acceptAt))
+	// s.now is from before this round's callbacks: the wait ends a little
+	// after next, never before it.
+	return max(0, next-s.now)
+}
+
+// closeIdle closes the connections idle for s.idleTimeout, which are at
+// the front of s.conns.
+func (s *server) closeIdle() {
+	for s.idleTimeout > 0 && s.conns.Len() > 0 {
+		c := s.conns.Front().Value.(*conn)
+		if s.now-c.lastActive < s.idleTimeout {
+			return
+		}
+		s.close(c, fmt.Errorf("idle for %v", s.idleTimeout))
+	}
 }
 
 // readWaiting registers the connections waiting to be read, in turn, while
@@ -225,6 +264,7 @@ func (s *server) readWaiting() {
 	for len(s.waiting) > 0 && s.buffered+readSize <= s.maxBuffered {
 		c := s.waiting[0]
 		s.waiting = slices.Delete(s.waiting, 0, 1)
+		c.touch() // waiting for the others was not its idleness
 		c.watch()
 	}
 	if len(s.waiting) == 0 {
@@ -253,13 +293,13 @@ func (s *server) accept(selectors.Events) {
 			// Out of descriptors, most likely: the listener stays ready,
 			// so stop watching it for a while instead of spinning.
 			s.log.Printf("accept: %v (pausing accepts for %v)", err, acceptPause)
-			s.acceptAt = time.Now().Add(acceptPause)
+			s.acceptAt = s.now + acceptPause
 			if _, err := s.sel.Unregister(s.ln); err != nil {
 				s.log.Printf("accept: %v", err)
 			}
 			return
 		}
-		c := &conn{srv: s, nc: nc.(*net.TCPConn)}
+		c := &conn{srv: s, nc: nc.(*net.TCPConn), lastActive: s.now}
 		c.callback = c.handle
 		c.elem = s.conns.PushBack(c)
 		s.log.Printf("connected %s", c.nc.RemoteAddr())
@@ -271,6 +311,7 @@ func (s *server) accept(selectors.Events) {
 // what arrived and echoes it, queueing what the socket does not take.
 func (c *conn) handle(mask selectors.Events) {
 	s := c.srv
+	c.touch()
 	if mask&selectors.EVENT_WRITE != 0 {
 		n, err := selectors.Write(c.nc, c.out[c.sent:])
 		if c.sent += n; c.sent == len(c.out) {
@@ -371,6 +412,12 @@ func (s *server) wait(c *conn) {
 			s.close(c, err)
 		}
 	}
+}
+
+// touch records activity on c: it moves to the back of s.conns.
+func (c *conn) touch() {
+	c.lastActive = c.srv.now
+	c.srv.conns.MoveToBack(c.elem)
 }
 
 // close unregisters and closes c, frees its queue and logs why: err nil

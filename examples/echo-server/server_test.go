@@ -37,6 +37,7 @@ var serverTests = []struct {
 	{"StalledLog", testStalledLog},
 	{"ClosedStdout", testClosedStdout},
 	{"MemoryBound", testMemoryBound},
+	{"IdleTimeout", testIdleTimeout},
 }
 
 func TestBackends(t *testing.T) {
