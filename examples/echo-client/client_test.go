@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -35,16 +34,8 @@ func runClient(t *testing.T, stdin io.Reader, stdout io.Writer, args ...string) 
 	cmd := echotest.Command(echotest.Binary(t, echotest.ClientPkg), args...)
 	var errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(echotest.Timeout, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
-	return errOut.String(), cmd.ProcessState.ExitCode()
+	code = echotest.Run(t, cmd)
+	return errOut.String(), code
 }
 
 func TestHello(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,19 +58,11 @@ func run(t *testing.T, backend string, stdin io.Reader, args ...string) (stdout,
 	cmd := echotest.Command(echotest.Binary(t, runPkg), append([]string{"-selector", backend}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	timer := time.AfterFunc(echotest.Timeout, func() { cmd.Process.Kill() })
-	defer timer.Stop()
-	err := cmd.Wait()
-	if _, ok := err.(*exec.ExitError); err != nil && !ok {
-		t.Fatal(err)
-	}
+	code = echotest.Run(t, cmd)
 	if strings.Contains(errOut.String(), "DATA RACE") {
 		t.Errorf("run has a data race: %s", errOut.String())
 	}
-	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+	return out.String(), errOut.String(), code
 }
 
 // stream returns the lines of out that begin with prefix, without it.
