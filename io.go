@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"strconv"
 	"sync"
 	"syscall"
 )
@@ -46,11 +47,12 @@ import (
 // keeps its sockets in blocking mode there, and they must stay so, since
 // their own I/O is overlapped; so Read first asks select, without
 // waiting, whether the socket is readable, and reads only if it is: two
-// system calls. A Read of the socket's own (conn.Read) in another
-// goroutine at the same time can take the data in between, and then this
-// Read waits for more, holding its thread: do not mix the two on one
-// socket at once. Winsock's errors match their Unix names too:
-// WSAEWOULDBLOCK wraps syscall.EAGAIN, WSAECONNRESET syscall.ECONNRESET.
+// system calls. Another read of the socket in another goroutine at the
+// same time (conn.Read, or a Read of this package's) can take the data in
+// between, and then this Read waits for more, holding its thread: read a
+// socket from one goroutine at a time. Winsock's errors match their Unix
+// names too: the would-block error wraps WSAEWOULDBLOCK and
+// syscall.EAGAIN, a reset's WSAECONNRESET and syscall.ECONNRESET.
 //
 // With an integer descriptor, a *net.TCPConn, *net.UDPConn,
 // *net.UnixConn or *os.File Read allocates nothing; with another
@@ -91,6 +93,44 @@ func Read(fileobj any, p []byte) (int, error) {
 // are as for Read.
 func Write(fileobj any, p []byte) (int, error) {
 	op := ioOp{kind: opWrite, p: p}
+	if err := op.run(fileobj); err != nil {
+		return 0, err
+	}
+	return op.writeResult()
+}
+
+// ReadFrom reads one datagram from fileobj into p without waiting, as
+// Python's sock.recvfrom does on a non-blocking socket, and returns its
+// length and sender: a *net.UDPAddr from an IP socket, a *net.UnixAddr
+// from a Unix one, or nil for a sender without an address (an unbound
+// Unix socket). A datagram longer than p is cut to len(p), the rest lost,
+// as recvfrom(2) does. It is Read, with the same results and errors
+// otherwise, and it allocates the address.
+func ReadFrom(fileobj any, p []byte) (int, net.Addr, error) {
+	if len(p) == 0 {
+		return 0, nil, errEmptyRead
+	}
+	op := ioOp{kind: opReadFrom, p: p}
+	if err := op.run(fileobj); err != nil {
+		return 0, nil, err
+	}
+	n, err := op.readResult()
+	if err != nil {
+		return n, nil, err
+	}
+	return n, netAddr(op.from), nil
+}
+
+// WriteTo sends p to addr as one datagram without waiting, as Python's
+// sock.sendto does on a non-blocking socket: all of p, and a nil error,
+// or nothing and an error, which wraps ErrWouldBlock when the socket's
+// buffer has no room now. addr is a *net.UDPAddr for an IP socket (an
+// IPv4 address reaches an IPv6 socket as an IPv4-mapped one) or a
+// *net.UnixAddr for a Unix one; another type, or nil, is an error
+// wrapping a *net.AddrError. An empty p sends an empty datagram. It is
+// Write otherwise.
+func WriteTo(fileobj any, p []byte, addr net.Addr) (int, error) {
+	op := ioOp{kind: opWriteTo, p: p, to: addr}
 	if err := op.run(fileobj); err != nil {
 		return 0, err
 	}
@@ -152,21 +192,25 @@ type opKind uint8
 const (
 	opRead opKind = iota
 	opWrite
+	opReadFrom
+	opWriteTo
 )
 
-// ioOp is one read or write on a file object's descriptor, made by do,
-// which run calls inside RawConn.Control for a syscall.Conn: the
-// descriptor cannot be closed, nor its number reused, until Control
-// returns. It lives on the caller's stack: for the types run knows, the
+// ioOp is one read or write (or recvfrom, sendto) on a file object's
+// descriptor, made by do, which run calls inside RawConn.Control for a
+// syscall.Conn: the descriptor cannot be closed, nor its number reused,
+// until Control returns. It lives on the caller's stack: for the types run knows, the
 // compiler sees through SyscallConn and Control, and neither the RawConn
 // nor the method value op.do escapes.
 type ioOp struct {
 	kind opKind
 	p    []byte
-	fd   int   // the descriptor, for error messages
-	n    int   // what the system call returned
-	err  error // its error, EINTR retried
-	eof  bool  // a read of 0 bytes meant the end of a stream
+	to   net.Addr // where WriteTo sends
+	fd   int      // the descriptor, for error messages
+	n    int      // what the system call returned
+	err  error    // its error, EINTR retried
+	eof  bool     // a read of 0 bytes meant the end of a stream
+	from sockaddr // the sender of what ReadFrom read
 }
 
 // run makes op's system call on fileobj's descriptor. It returns an error
@@ -294,6 +338,69 @@ func objectError(fileobj any, err error) error {
 // nilObject is the error of a nil pointer given as a file object.
 func nilObject(fileobj any) error {
 	return fmt.Errorf("%w: nil %T", ErrInvalidFileObj, fileobj)
+}
+
+// sockaddrOf returns addr as the system takes it for socket fd: an IPv4
+// address as such for an IPv4 socket and IPv4-mapped for an IPv6 one,
+// which getsockname tells.
+func sockaddrOf(fd int, addr net.Addr) (sockaddr, error) {
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		if a == nil {
+			break
+		}
+		ap := a.AddrPort()
+		ip, port := ap.Addr().Unmap(), int(ap.Port())
+		if ip.Is4() || !ip.IsValid() { // a nil IP: this host, as in the net package
+			v6, err := isIPv6Socket(fd)
+			switch {
+			case err != nil:
+				return nil, err
+			case !v6 && !ip.IsValid():
+				return inet4Sockaddr(port, [4]byte{}), nil
+			case !v6:
+				return inet4Sockaddr(port, ip.As4()), nil
+			}
+		}
+		var zone uint32
+		if a.Zone != "" {
+			ifi, err := net.InterfaceByName(a.Zone)
+			if err != nil {
+				return nil, err
+			}
+			zone = uint32(ifi.Index)
+		}
+		return inet6Sockaddr(port, ip.As16(), zone), nil
+	case *net.UnixAddr:
+		if a != nil {
+			return unixSockaddr(a.Name), nil
+		}
+	}
+	if v := reflect.ValueOf(addr); !v.IsValid() || v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, &net.AddrError{Err: "missing address"}
+	}
+	return nil, &net.AddrError{Err: "not a *net.UDPAddr or *net.UnixAddr", Addr: fmt.Sprintf("%T %v", addr, addr)}
+}
+
+// unixAddr returns the address of a Unix datagram socket bound to path:
+// nil for an unbound one.
+func unixAddr(path string) net.Addr {
+	if path == "" {
+		return nil
+	}
+	return &net.UnixAddr{Name: path, Net: "unixgram"}
+}
+
+// zoneName returns the name of the network interface of index i, an IPv6
+// zone, or its number where it has no name.
+func zoneName(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(i)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(i), 10)
 }
 
 // readResult turns op's read into Read's result.

@@ -45,11 +45,11 @@ type ioKind struct {
 func ioKinds() []ioKind {
 	kinds := []ioKind{
 		{name: "int", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{rawFD(t, a), b}
 		}},
 		{name: "*net.TCPConn", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{a, b}
 		}},
 		{name: "*net.UDPConn", datagram: true, ends: func(t *testing.T, _ bool) ioEnds {
@@ -58,7 +58,7 @@ func ioKinds() []ioKind {
 		}},
 		// A syscall.Conn of the user's: Control through an interface.
 		{name: "syscall.Conn", resets: true, ends: func(t *testing.T, _ bool) ioEnds {
-			a, b := tcpPair(t)
+			a, b := tcpConns(t)
 			return ioEnds{userConn{a}, b}
 		}},
 	}
@@ -70,8 +70,8 @@ type userConn struct{ c *net.TCPConn }
 
 func (u userConn) SyscallConn() (syscall.RawConn, error) { return u.c.SyscallConn() }
 
-// tcpPair returns the two ends of a TCP connection over 127.0.0.1.
-func tcpPair(t *testing.T) (a, b *net.TCPConn) {
+// tcpConns returns the two ends of a TCP connection over 127.0.0.1.
+func tcpConns(t *testing.T) (a, b *net.TCPConn) {
 	t.Helper()
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	require.NoError(t, err)
@@ -428,7 +428,7 @@ func TestEmptyBuffer(t *testing.T) {
 // Bad file objects are errors wrapping ErrInvalidFileObj that say what
 // was wrong, never a panic, and leave no descriptor open.
 func TestIOInvalidFileObj(t *testing.T) {
-	closedTCP, _ := tcpPair(t)
+	closedTCP, _ := tcpConns(t)
 	require.NoError(t, closedTCP.Close())
 	closedFile, err := os.Open(os.Args[0])
 	require.NoError(t, err)
@@ -478,7 +478,7 @@ func (p *panicConn) SyscallConn() (syscall.RawConn, error) { return p.c.SyscallC
 // A Close in another goroutine ends a loop of Reads with an error
 // wrapping net.ErrClosed; under -race, the two share no memory unsafely.
 func TestReadConcurrentClose(t *testing.T) {
-	a, b := tcpPair(t)
+	a, b := tcpConns(t)
 	errc := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 64)
@@ -505,10 +505,10 @@ func TestReadConcurrentClose(t *testing.T) {
 // A closed connection's descriptor number, reused by the next socket the
 // process opens, is never read through the closed connection.
 func TestReadClosedConnReusedNumber(t *testing.T) {
-	a, _ := tcpPair(t)
+	a, _ := tcpConns(t)
 	fd := rawFD(t, a)
 	require.NoError(t, a.Close())
-	c, d := tcpPair(t)
+	c, d := tcpConns(t)
 	reused := rawFD(t, c) == fd || rawFD(t, d) == fd
 	_, err := c.Write([]byte("not a's"))
 	require.NoError(t, err)
@@ -753,3 +753,149 @@ type userListener struct{}
 func (userListener) Accept() (net.Conn, error) { return nil, errors.New("never") }
 func (userListener) Close() error              { return nil }
 func (userListener) Addr() net.Addr            { return &net.TCPAddr{} }
+
+// datagramKind is a kind of datagram socket for ReadFrom and WriteTo.
+type datagramKind struct {
+	name string
+	// pair returns two unconnected sockets as file objects, and each
+	// one's address, closed at the end of the test.
+	pair func(t *testing.T) (a, b any, aAddr, bAddr net.Addr)
+}
+
+func datagramKinds() []datagramKind {
+	return append([]datagramKind{
+		{"*net.UDPConn", func(t *testing.T) (any, any, net.Addr, net.Addr) {
+			a, b := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
+			return a, b, a.LocalAddr(), b.LocalAddr()
+		}},
+		// An IPv6 socket that also takes IPv4 sends to an IPv4 address
+		// as an IPv4-mapped one.
+		{"dual-stack *net.UDPConn", func(t *testing.T) (any, any, net.Addr, net.Addr) {
+			a, b := listenUDP(t, ":0"), listenUDP(t, "127.0.0.1:0")
+			aAddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: a.LocalAddr().(*net.UDPAddr).Port}
+			return a, b, aAddr, b.LocalAddr()
+		}},
+	}, platformDatagramKinds()...)
+}
+
+// listenUDP returns a UDP socket bound to addr, closed at the end of the
+// test.
+func listenUDP(t *testing.T, addr string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp", addr)
+	if udpUnavailable(err) {
+		t.Skipf("the net package cannot open a UDP socket here: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.UDPConn)
+}
+
+func forEachDatagramKind(t *testing.T, body func(t *testing.T, k datagramKind)) {
+	for _, k := range datagramKinds() {
+		t.Run(k.name, func(t *testing.T) { body(t, k) })
+	}
+}
+
+// WriteTo sends a datagram to an address, and ReadFrom gives it with its
+// sender's address; with nothing there, ReadFrom returns at once.
+func TestWriteToReadFrom(t *testing.T) {
+	forEachDatagramKind(t, func(t *testing.T, k datagramKind) {
+		a, b, aAddr, bAddr := k.pair(t)
+		buf := make([]byte, 64)
+		var n int
+		var from net.Addr
+		var err error
+		atOnce(t, "ReadFrom of nothing", func() { n, from, err = ReadFrom(b, buf) })
+		assert.Zero(t, n)
+		assert.Nil(t, from)
+		requireWouldBlock(t, err)
+
+		n, err = WriteTo(a, []byte("hello"), bAddr)
+		require.NoError(t, err)
+		require.Equal(t, 5, n)
+		waitReadable(t, b)
+		n, from, err = ReadFrom(b, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "hello", string(buf[:n]))
+		require.NotNil(t, from)
+		assert.Equal(t, aAddr.String(), from.String())
+
+		// And back, to the address ReadFrom gave.
+		_, err = WriteTo(b, []byte("back"), from)
+		require.NoError(t, err)
+		waitReadable(t, a)
+		n, from, err = ReadFrom(a, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "back", string(buf[:n]))
+		assert.Equal(t, bAddr.String(), from.String())
+	})
+}
+
+// A datagram longer than the buffer fills it and the rest is lost, as
+// recvfrom(2) does, on Windows too; an empty datagram is a message.
+func TestReadFromTruncatedAndEmpty(t *testing.T) {
+	forEachDatagramKind(t, func(t *testing.T, k datagramKind) {
+		a, b, _, bAddr := k.pair(t)
+		_, err := WriteTo(a, bytes.Repeat([]byte("x"), 100), bAddr)
+		require.NoError(t, err)
+		waitReadable(t, b)
+		buf := make([]byte, 10)
+		n, _, err := ReadFrom(b, buf)
+		require.NoError(t, err)
+		assert.Equal(t, 10, n)
+		_, _, err = ReadFrom(b, buf)
+		requireWouldBlock(t, err)
+
+		n, err = WriteTo(a, nil, bAddr)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		waitReadable(t, b)
+		n, from, err := ReadFrom(b, buf)
+		require.NoError(t, err, "an empty datagram is not the end of anything")
+		assert.Zero(t, n)
+		assert.NotNil(t, from)
+	})
+}
+
+// An address WriteTo cannot send to is an error wrapping a
+// *net.AddrError that says why, and nothing is sent.
+func TestWriteToBadAddress(t *testing.T) {
+	forEachDatagramKind(t, func(t *testing.T, k datagramKind) {
+		a, b, _, _ := k.pair(t)
+		for _, tt := range []struct {
+			addr net.Addr
+			want string
+		}{
+			{nil, "missing address"},
+			{(*net.UDPAddr)(nil), "missing address"},
+			{(*net.UnixAddr)(nil), "missing address"},
+			{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, "not a *net.UDPAddr or *net.UnixAddr"},
+		} {
+			n, err := WriteTo(a, []byte("x"), tt.addr)
+			assert.Zero(t, n)
+			var addrErr *net.AddrError
+			require.ErrorAs(t, err, &addrErr, "%T", tt.addr)
+			assert.ErrorContains(t, err, tt.want)
+		}
+		_, _, err := ReadFrom(b, make([]byte, 8))
+		requireWouldBlock(t, err)
+	})
+}
+
+// ReadFrom on a stream is Read: the data, then io.EOF.
+func TestReadFromStream(t *testing.T) {
+	a, b := tcpConns(t)
+	_, err := b.Write([]byte("data"))
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	waitReadable(t, a)
+	buf := make([]byte, 64)
+	n, _, err := ReadFrom(a, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "data", string(buf[:n]))
+	n, from, err := ReadFrom(a, buf)
+	assert.Zero(t, n)
+	assert.Nil(t, from)
+	require.Equal(t, io.EOF, err)
+}

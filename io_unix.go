@@ -20,16 +20,63 @@ func (op *ioOp) do(fd uintptr) {
 			op.n, op.err = unix.Read(op.fd, op.p)
 		case opWrite:
 			op.n, op.err = unix.Write(op.fd, op.p)
+		case opReadFrom:
+			op.n, op.from, op.err = unix.Recvfrom(op.fd, op.p, 0)
+		case opWriteTo:
+			op.n, op.err = sendto(op.fd, op.p, op.to)
 		}
 		if op.err != unix.EINTR {
 			break
 		}
 	}
-	if op.kind == opRead && op.n == 0 && op.err == nil {
+	if (op.kind == opRead || op.kind == opReadFrom) && op.n == 0 && op.err == nil {
 		// The descriptor's type is asked only here, on this rare path,
 		// and here, where the descriptor is still the one read.
 		op.eof = zeroReadIsEOF(op.fd)
 	}
+}
+
+// sockaddr is the address of a socket's peer.
+type sockaddr = unix.Sockaddr
+
+// sendto sends p to addr from socket fd, as one datagram.
+func sendto(fd int, p []byte, addr net.Addr) (int, error) {
+	sa, err := sockaddrOf(fd, addr)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.Sendto(fd, p, 0, sa); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// isIPv6Socket reports whether socket fd is an IPv6 one.
+func isIPv6Socket(fd int) (bool, error) {
+	local, err := unix.Getsockname(fd)
+	_, v6 := local.(*unix.SockaddrInet6)
+	return v6, err
+}
+
+func inet4Sockaddr(port int, ip [4]byte) sockaddr { return &unix.SockaddrInet4{Port: port, Addr: ip} }
+
+func inet6Sockaddr(port int, ip [16]byte, zone uint32) sockaddr {
+	return &unix.SockaddrInet6{Port: port, Addr: ip, ZoneId: zone}
+}
+
+func unixSockaddr(path string) sockaddr { return &unix.SockaddrUnix{Name: path} }
+
+// netAddr returns sa, a sender's address, as a net.Addr: nil for none.
+func netAddr(sa sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.UDPAddr{IP: a.Addr[:], Port: a.Port}
+	case *unix.SockaddrInet6:
+		return &net.UDPAddr{IP: a.Addr[:], Port: a.Port, Zone: zoneName(a.ZoneId)}
+	case *unix.SockaddrUnix:
+		return unixAddr(a.Name)
+	}
+	return nil
 }
 
 // zeroReadIsEOF reports whether a read of 0 bytes from fd means the end of

@@ -140,3 +140,25 @@ func fixSendBuffer(t testing.TB, fd int) {
 	t.Helper()
 	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10))
 }
+
+func platformDatagramKinds() []datagramKind {
+	return []datagramKind{
+		{"int", func(t *testing.T) (any, any, net.Addr, net.Addr) {
+			a, b := listenUDP(t, "127.0.0.1:0"), listenUDP(t, "127.0.0.1:0")
+			return rawFD(t, a), rawFD(t, b), a.LocalAddr(), b.LocalAddr()
+		}},
+		{"*net.UnixConn", func(t *testing.T) (any, any, net.Addr, net.Addr) {
+			dir, err := os.MkdirTemp("", "sel")
+			require.NoError(t, err)
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			var conns [2]*net.UnixConn
+			for i := range conns {
+				c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, string(rune('a'+i))), Net: "unixgram"})
+				require.NoError(t, err)
+				t.Cleanup(func() { c.Close() })
+				conns[i] = c
+			}
+			return conns[0], conns[1], conns[0].LocalAddr(), conns[1].LocalAddr()
+		}},
+	}
+}

@@ -23,33 +23,49 @@ import (
 // else leaves WSAEWOULDBLOCK in op.err.
 func (op *ioOp) do(fd uintptr) {
 	op.fd = int(fd)
-	op.n, op.err = 0, nil
+	s := windows.Handle(fd)
+	writing := op.kind == opWrite || op.kind == opWriteTo
+	if op.err = readyFor(fd, writing); op.err != nil {
+		return
+	}
+	buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
+	var n uint32
 	switch op.kind {
 	case opRead:
-		if op.err = readyFor(fd, opRead); op.err != nil {
-			return
-		}
-		buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
-		var n, flags uint32
-		op.err = windows.WSARecv(windows.Handle(fd), &buf, 1, &n, &flags, nil, nil)
-		op.n = int(n)
-		if op.err == nil && n == 0 {
-			op.eof = zeroReadIsEOF(fd)
-		}
+		var flags uint32
+		op.err = windows.WSARecv(s, &buf, 1, &n, &flags, nil, nil)
 	case opWrite:
-		if op.err = readyFor(fd, opWrite); op.err != nil {
-			return
+		op.err = windows.WSASend(s, &buf, 1, &n, 0, nil, nil)
+	case opReadFrom:
+		var rsa windows.RawSockaddrAny
+		size := int32(unsafe.Sizeof(rsa))
+		var flags uint32
+		op.err = windows.WSARecvFrom(s, &buf, 1, &n, &flags, &rsa, &size, nil, nil)
+		if op.err == nil || op.err == windows.WSAEMSGSIZE {
+			op.from, _ = rsa.Sockaddr() // none (nil) from a connected stream
 		}
-		buf := windows.WSABuf{Len: uint32(len(op.p)), Buf: unsafe.SliceData(op.p)}
-		var n uint32
-		op.err = windows.WSASend(windows.Handle(fd), &buf, 1, &n, 0, nil, nil)
-		op.n = int(n)
+	case opWriteTo:
+		var sa windows.Sockaddr
+		if sa, op.err = sockaddrOf(int(fd), op.to); op.err == nil {
+			if op.err = windows.Sendto(s, op.p, 0, sa); op.err == nil {
+				n = uint32(len(op.p))
+			}
+		}
+	}
+	op.n = int(n)
+	if !writing && op.err == windows.WSAEMSGSIZE {
+		// A datagram longer than p filled it and the rest is lost, as
+		// on Unix, where that is no error.
+		op.n, op.err = len(op.p), nil
+	}
+	if !writing && op.err == nil && n == 0 {
+		op.eof = zeroReadIsEOF(fd)
 	}
 }
 
-// readyFor asks select, without waiting, whether socket s can take the
-// operation kind now: nil if so, WSAEWOULDBLOCK if not, or select's
-// error (WSAENOTSOCK for a handle that is no socket).
+// readyFor asks select, without waiting, whether socket s can be read
+// now, or written if write is true: nil if so, WSAEWOULDBLOCK if not, or
+// select's error (WSAENOTSOCK for a handle that is no socket).
 //
 // A send on a blocking socket that select finds writable completes at
 // once: Winsock copies all of it into its own buffer, past SO_SNDBUF if
@@ -58,19 +74,19 @@ func (op *ioOp) do(fd uintptr) {
 // once; so when a socket is readable and not writable, a peek tells a
 // reset, whose error the write returns, from data or an end of stream
 // waiting to be read, with which a send would block.
-func readyFor(s uintptr, kind opKind) error {
-	read := [2]uintptr{1, s} // an fd_set: a count, then the sockets
-	if kind == opRead {
-		return selectNoWait(&read, nil)
+func readyFor(s uintptr, write bool) error {
+	rset := [2]uintptr{1, s} // an fd_set: a count, then the sockets
+	if !write {
+		return selectNoWait(&rset, nil)
 	}
-	write := read
-	if err := selectNoWait(&read, &write); err != nil && err != windows.WSAEWOULDBLOCK {
+	wset := rset
+	if err := selectNoWait(&rset, &wset); err != nil && err != windows.WSAEWOULDBLOCK {
 		return err
 	}
-	if write[0] == 1 {
+	if wset[0] == 1 {
 		return nil
 	}
-	if read[0] == 1 {
+	if rset[0] == 1 {
 		var b byte
 		buf := windows.WSABuf{Len: 1, Buf: &b}
 		var n uint32
@@ -106,6 +122,39 @@ func selectNoWait(read, write *[2]uintptr) error {
 		return errno
 	case n == 0:
 		return windows.WSAEWOULDBLOCK
+	}
+	return nil
+}
+
+// sockaddr is the address of a socket's peer.
+type sockaddr = windows.Sockaddr
+
+// isIPv6Socket reports whether socket fd is an IPv6 one.
+func isIPv6Socket(fd int) (bool, error) {
+	local, err := windows.Getsockname(windows.Handle(fd))
+	_, v6 := local.(*windows.SockaddrInet6)
+	return v6, err
+}
+
+func inet4Sockaddr(port int, ip [4]byte) sockaddr {
+	return &windows.SockaddrInet4{Port: port, Addr: ip}
+}
+
+func inet6Sockaddr(port int, ip [16]byte, zone uint32) sockaddr {
+	return &windows.SockaddrInet6{Port: port, Addr: ip, ZoneId: zone}
+}
+
+func unixSockaddr(path string) sockaddr { return &windows.SockaddrUnix{Name: path} }
+
+// netAddr returns sa, a sender's address, as a net.Addr: nil for none.
+func netAddr(sa sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *windows.SockaddrInet4:
+		return &net.UDPAddr{IP: a.Addr[:], Port: a.Port}
+	case *windows.SockaddrInet6:
+		return &net.UDPAddr{IP: a.Addr[:], Port: a.Port, Zone: zoneName(a.ZoneId)}
+	case *windows.SockaddrUnix:
+		return unixAddr(a.Name)
 	}
 	return nil
 }
@@ -179,7 +228,7 @@ func accept(ln net.Listener, rc syscall.RawConn) (net.Conn, error) {
 	// they waited fail, and the next is tried, while select finds one.
 	for {
 		var err error
-		if cerr := rc.Control(func(s uintptr) { err = readyFor(s, opRead) }); cerr != nil {
+		if cerr := rc.Control(func(s uintptr) { err = readyFor(s, false) }); cerr != nil {
 			return nil, objectError(ln, cerr)
 		}
 		if isWouldBlock(err) {

@@ -143,3 +143,21 @@ func TestIONotSocket(t *testing.T) {
 		assert.ErrorContains(t, err, "not a socket")
 	}
 }
+
+func platformDatagramKinds() []datagramKind {
+	return []datagramKind{
+		// UDP sockets of Winsock's own, where Wine cannot open Go's.
+		{"int", func(t *testing.T) (any, any, net.Addr, net.Addr) {
+			a, b := rawUDPSocket(t), rawUDPSocket(t)
+			return int(a), int(b), localUDPAddr(t, a), localUDPAddr(t, b)
+		}},
+	}
+}
+
+func localUDPAddr(t *testing.T, s windows.Handle) net.Addr {
+	t.Helper()
+	sa, err := windows.Getsockname(s)
+	require.NoError(t, err)
+	in := sa.(*windows.SockaddrInet4)
+	return &net.UDPAddr{IP: in.Addr[:], Port: in.Port}
+}

@@ -108,7 +108,7 @@ var (
 	ErrInvalidEvents     = errors.New("selectors: invalid events")                    // Python: ValueError
 	ErrInvalidFileObj    = errors.New("selectors: invalid file object")               // Python: ValueError
 	ErrClosed            = errors.New("selectors: selector is closed")                // Python: RuntimeError / ValueError
-	// ErrWouldBlock: Read, Write or Accept found nothing to do now.
+	// ErrWouldBlock: Read, Write, Accept, ReadFrom or WriteTo found nothing to do now.
 	ErrWouldBlock = errors.New("selectors: operation would block") // Python: BlockingIOError
 )
 

@@ -1,41 +1,17 @@
-//go:build unix
-
 package selectors_test
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"syscall"
 	"time"
 
 	"github.com/seed08bc25bd/selectors"
 )
 
-// readRaw reads what is there from c without parking the goroutine, as a
-// selector loop must: a spurious readiness gives EAGAIN, not a block.
-func readRaw(c syscall.Conn, buf []byte) (int, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var n int
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
-		return true // never wait in the runtime's poller: the selector waits
-	})
-	if err != nil {
-		return 0, err
-	}
-	if rerr == nil && n == 0 {
-		return 0, io.EOF
-	}
-	return n, rerr
-}
-
 // A complete selector loop: a listener and its connections in one
-// goroutine, with a callback in each key's Data.
+// goroutine, with a callback in each key's Data. Accept and Read never
+// wait: the selector does.
 func ExampleDefaultSelector() {
 	sel, err := selectors.DefaultSelector()
 	if err != nil {
@@ -51,13 +27,13 @@ func ExampleDefaultSelector() {
 
 	type callback func(selectors.Ready) (done bool)
 	onRead := func(r selectors.Ready) bool {
-		conn := r.Key.FileObj.(*net.TCPConn)
+		conn := r.Key.FileObj.(net.Conn)
 		buf := make([]byte, 1024)
-		n, err := readRaw(conn, buf)
-		if err == syscall.EAGAIN {
+		n, err := selectors.Read(conn, buf)
+		if errors.Is(err, selectors.ErrWouldBlock) {
 			return false // spurious: wait for the next report
 		}
-		if err != nil {
+		if err != nil { // io.EOF: the client hung up
 			sel.Unregister(conn)
 			conn.Close()
 			return true
@@ -66,9 +42,9 @@ func ExampleDefaultSelector() {
 		return false
 	}
 	onAccept := func(r selectors.Ready) bool {
-		conn, err := ln.Accept()
+		conn, err := selectors.Accept(ln)
 		if err != nil {
-			return false
+			return false // ErrWouldBlock: another took it, or it was reset
 		}
 		fmt.Println("server accepted a connection")
 		sel.Register(conn, selectors.EVENT_READ, callback(onRead))
