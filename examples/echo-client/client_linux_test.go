@@ -2,13 +2,11 @@ package main_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/seed08bc25bd/selectors/examples/internal/echotest"
-	"golang.org/x/sys/unix"
 )
 
 // TestStdoutFails: a reply that cannot be printed (/dev/full: ENOSPC)
@@ -30,23 +28,7 @@ func TestStdoutFails(t *testing.T) {
 // prompt before each line, and a newline after the end of input (^D).
 func TestPromptOnTerminal(t *testing.T) {
 	s := echotest.StartServer(t)
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptmx.Close()
-	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal("unlockpt:", err)
-	}
-	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal("ptsname:", err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
+	ptmx, tty := echotest.OpenPTY(t)
 	// Typed ahead: the terminal's line discipline hands the client one
 	// line per read, and ^D at the start of a line as the end of input.
 	if _, err := ptmx.WriteString("hello\n\x04"); err != nil {

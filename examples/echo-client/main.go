@@ -16,11 +16,13 @@
 //
 //	echo-client [-addr 127.0.0.1:8088] [-timeout 30s]
 //
-// Unlike the server it needs no selector: it waits on one thing at a time,
-// as the articles' client does. It does send a line while reading the
-// reply, because a line longer than the sockets' buffers is echoed before
-// it is all sent, and the server stops reading from a client that does not
-// take its replies.
+// It reads stdin a line at a time, and exchanges each line with the server
+// in a selector loop over its connection, with selectors.Read and
+// selectors.Write: it sends the line while it reads the reply, because a
+// line longer than the sockets' buffers is echoed before it is all sent,
+// and a server stops reading from a client that does not take its replies.
+// A write may take part of what it is given; the loop sends the rest when
+// the connection is writable again. The timeout is the Select's.
 package main
 
 import (
@@ -32,9 +34,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/seed08bc25bd/selectors"
 )
 
 func main() {
@@ -45,7 +48,7 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:8088", "server `host:port`")
 	timeout := flag.Duration("timeout", 30*time.Second, "give up on a reply not complete this long after its line (0: wait forever)")
 	flag.Parse()
-	if flag.NArg() > 0 {
+	if flag.NArg() > 0 || *timeout < 0 {
 		flag.Usage()
 		return 2
 	}
@@ -56,10 +59,22 @@ func run() int {
 		return 1
 	}
 	defer conn.Close()
+	sel, err := selectors.DefaultSelector()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo-client:", err)
+		return 1
+	}
+	defer sel.Close()
+	// Registered for reading from the start: a server that closes or
+	// resets the connection between two lines is met at the next one.
+	if _, err := sel.Register(conn, selectors.EVENT_READ, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "echo-client:", err)
+		return 1
+	}
+	c := &client{sel: sel, conn: conn.(*net.TCPConn), timeout: *timeout}
 
-	interactive := term.IsTerminal(int(os.Stdin.Fd()))
+	interactive := isTerminal()
 	lines := bufio.NewReaderSize(os.Stdin, 64<<10)
-	replies := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		if interactive {
 			fmt.Print(">>: ")
@@ -70,18 +85,9 @@ func run() int {
 			return 1
 		}
 		if msg := bytes.TrimRight(line, "\r\n"); len(msg) > 0 {
-			// A server that is stopped, or a host that is gone, would
-			// otherwise keep the client waiting for good (TCP gives up on
-			// a vanished peer only after many minutes).
-			if *timeout > 0 {
-				conn.SetDeadline(time.Now().Add(*timeout))
-			}
-			reply, xerr := exchange(conn, replies, append(msg, '\n'))
-			if errors.Is(xerr, os.ErrDeadlineExceeded) {
-				xerr = fmt.Errorf("no complete reply within %v", *timeout)
-			}
-			if xerr != nil {
-				fmt.Fprintln(os.Stderr, "echo-client:", xerr)
+			reply, err := c.exchange(append(msg, '\n'))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "echo-client:", err)
 				return 1
 			}
 			if _, err := os.Stdout.Write(reply); err != nil {
@@ -98,35 +104,82 @@ func run() int {
 	}
 }
 
-// exchange sends msg and returns the reply up to and including its
-// newline. It sends from another goroutine while it reads, so that a long
-// line's echo can flow back as the line goes out. It returns an error
-// wrapping os.ErrDeadlineExceeded if conn's deadline passed first.
-func exchange(conn net.Conn, replies *bufio.Reader, msg []byte) ([]byte, error) {
-	sent := make(chan error, 1)
-	go func() {
-		_, err := conn.Write(msg)
-		if err != nil {
-			conn.SetReadDeadline(time.Now()) // no reply will come: stop the read
+// client is a connection to the server and what it received that is not
+// yet part of a reply printed.
+type client struct {
+	sel     selectors.Selector
+	conn    *net.TCPConn
+	timeout time.Duration
+	in      []byte // received: the reply to come starts here
+	buf     [64 << 10]byte
+}
+
+// exchange sends msg and returns the reply, up to and including its
+// newline: it watches the connection for writing while part of msg is
+// still to send, and for reading until the reply is complete.
+func (c *client) exchange(msg []byte) ([]byte, error) {
+	// A server that is stopped, or a host that is gone, would otherwise
+	// keep the client waiting for good (TCP gives up on a vanished peer
+	// only after many minutes).
+	deadline := time.Now().Add(c.timeout)
+	if _, err := c.sel.Modify(c.conn, selectors.EVENT_READ|selectors.EVENT_WRITE, nil); err != nil {
+		return nil, err
+	}
+	for {
+		if i := bytes.IndexByte(c.in, '\n'); i >= 0 {
+			reply := c.in[:i+1]
+			c.in = c.in[i+1:]
+			return reply, nil
 		}
-		sent <- err
-	}()
-	reply, rerr := replies.ReadBytes('\n')
-	if rerr != nil {
-		conn.SetWriteDeadline(time.Now()) // unblock a write still under way
+		wait := time.Duration(-1)
+		if c.timeout > 0 {
+			if wait = time.Until(deadline); wait <= 0 {
+				return nil, fmt.Errorf("no complete reply within %v", c.timeout)
+			}
+		}
+		ready, err := c.sel.Select(wait)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range ready {
+			// Reading first: when the server has gone, the read names
+			// how (a close or a reset) before a write fails for it.
+			if r.Mask&selectors.EVENT_READ != 0 {
+				n, err := selectors.Read(c.conn, c.buf[:])
+				if err != nil && !errors.Is(err, selectors.ErrWouldBlock) {
+					return nil, named(err)
+				}
+				c.in = append(c.in, c.buf[:n]...)
+			}
+			if r.Mask&selectors.EVENT_WRITE != 0 {
+				// A piece of 64 KiB at most: on Windows, where Go's
+				// sockets are in blocking mode, Wine's send waits for
+				// room for all it is given, which a full socket lacks.
+				n, err := selectors.Write(c.conn, msg[:min(len(msg), len(c.buf))])
+				if err != nil && !errors.Is(err, selectors.ErrWouldBlock) {
+					return nil, named(err)
+				}
+				if msg = msg[n:]; len(msg) == 0 {
+					if _, err := c.sel.Modify(c.conn, selectors.EVENT_READ, nil); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
 	}
-	werr := <-sent
+}
+
+// named says what the error of a read or a write on the connection means
+// for the user.
+func named(err error) error {
 	switch {
-	case rerr == nil:
-		return reply, werr
-	case errors.Is(rerr, connReset) || errors.Is(werr, connReset):
-		// The kernel reports a reset to the first read or write after it:
-		// when that was the write, the read finds only an end of stream.
-		return nil, errors.New("the server reset the connection")
-	case rerr == io.EOF:
-		return nil, errors.New("the server closed the connection")
-	case werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded):
-		return nil, werr // the write failed, and stopped the read
+	case err == io.EOF:
+		return errors.New("the server closed the connection")
+	case errors.Is(err, syscall.ECONNRESET):
+		return errors.New("the server reset the connection")
+	case errors.Is(err, syscall.EPIPE):
+		// A write after the server closed the connection.
+		return errors.New("the server closed the connection")
 	}
-	return nil, rerr
+	return err
 }

@@ -1,27 +1,52 @@
-// Command echo-server is the selectors echo server of the Python articles,
-// in Go: one goroutine runs one selector loop, and every registered socket
-// carries its callback in its key's Data (an acceptor for the listener, the
-// conn itself for a connection).
+// Command echo-server is the echo server of the Python articles on
+// selectors, in Go: one goroutine runs one selector loop, and every
+// registered socket carries its callback in its key's Data, which the loop
+// calls with the ready events, as the articles' loop calls key.data:
 //
-// It also does what their Python leaves out. Every accept, read and write
-// is a non-blocking call on the raw socket, so nothing parks the loop. A
-// write that takes part of the data keeps the rest in the connection's
-// buffer and watches EVENT_WRITE until it drains, and a connection with
-// more than maxPending bytes unsent is not read until its peer takes some:
-// a client that sends and never reads cannot grow the server's memory. A
-// client that half-closes still gets its whole echo; one that resets is
-// dropped without disturbing the others. SIGINT or SIGTERM closes every
-// connection and the selector, and the server exits 0.
+//	for _, r := range ready {
+//		callback := r.Key.Data.(func(selectors.Events))
+//		callback(r.Mask)
+//	}
+//
+// It accepts, reads and writes with selectors.Accept, selectors.Read and
+// selectors.Write on Go's own *net.TCPListener and *net.TCPConn. They never
+// wait: conn.Read and conn.Write would park the loop's goroutine, and every
+// other client with it.
+//
+// A client that half-closes still gets its whole echo; one that resets is
+// dropped without disturbing the others. The server also does what one in
+// the field needs and the articles leave out:
+//
+//   - Bounded memory. An echo that the socket does not take at once is
+//     queued, and the connection then watches EVENT_WRITE instead of
+//     EVENT_READ until the queue is sent: a client that sends and never
+//     reads costs one read's echo (64 KiB) at most. The queues of all
+//     connections together hold at most -max-buffered: when that is used
+//     up, connections wait to be read until a queue drains or its client
+//     leaves. A queue is let go as soon as it is sent.
+//   - Idle connections are closed after -idle. The connections are kept in
+//     a list ordered by their last activity, and the timeout of each Select
+//     is the time left until the first of them has been idle that long: the
+//     timer of an event loop.
+//   - A log that never blocks. Lines are written to stdout by a goroutine
+//     of their own from a bounded queue: a reader of stdout that stops
+//     reading never stalls the loop. When the queue is full, lines are
+//     dropped and counted, and the count is logged once there is room. A
+//     closed stdout only ends the log: SIGPIPE is ignored.
+//   - SIGINT or SIGTERM closes every connection and the selector, and the
+//     server exits 0.
 //
 // Usage:
 //
-//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-selector default]
+//	echo-server [-addr 127.0.0.1:8088] [-upper] [-v] [-idle 5m]
+//	            [-max-buffered 65536] [-selector default]
 //
 // Its first line on stdout is "listening on <host:port> (<backend>)"; then
 // one line per connect and disconnect, and with -v one per message.
 package main
 
 import (
+	"container/list"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +54,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -38,81 +64,48 @@ import (
 )
 
 const (
-	readSize    = 64 << 10 // one read; the loop shares one buffer of this size
-	maxPending  = 1 << 20  // a connection with more unsent than this is not read
-	acceptBurst = 64       // accepts per readiness, so connections get their turn
+	readSize    = 64 << 10 // one read: every connection reads into the loop's one buffer
+	acceptBurst = 64       // accepts per readiness, so that connections get their turn
 	acceptPause = 100 * time.Millisecond
 )
-
-// What every key's Data holds is a handler, an acceptor or a *conn: the
-// loop calls its handle with the ready events, as the articles' loop calls
-// key.data.
-
-// acceptor is the listener's handler.
-type acceptor struct{ s *server }
-
-func (a acceptor) handle(selectors.Events) { a.s.accept() }
 
 type server struct {
 	sel     selectors.Selector
 	ln      *net.TCPListener
 	upper   bool
 	verbose bool
-	log     io.Writer
-	buf     []byte           // the read buffer of every connection: one goroutine uses it
-	conns   map[*conn]string // every open connection, and its peer's address for the log
+	log     *logger
+	buf     []byte // the read buffer of every connection: only the loop uses it
+
+	started     time.Time
+	now         time.Duration // when the last Select returned, since started
+	idleTimeout time.Duration // 0: none
+	conns       list.List     // every open *conn, the least recently active first
+
+	maxBuffered int     // what the queues of all connections may hold together
+	buffered    int     // what they hold
+	waiting     []*conn // connections to read once the queues have room, in turn
+
+	acceptAt time.Duration // when to watch the listener again after an error; 0 while watched
 
 	// stop is the signal that ends the loop, stored by the goroutine that
 	// receives it before it wakes the loop.
 	stop atomic.Pointer[os.Signal]
-
-	// resumeAccept is when to watch the listener again after an accept
-	// error such as EMFILE, which would otherwise report it ready forever.
-	resumeAccept time.Time
 }
 
-// conn is one client: its socket and what it sent that is not echoed yet.
-// Its peer's address, read only for the log, is kept in server.conns: the
-// conn is then 56 bytes, which the allocator puts in a 64-byte slot on one
-// cache line, where with the address it took an 80-byte slot across two
-// (side by side at 200 connections, 1–2% of the server's user time in
-// two runs, at the edge of their noise).
-// TestConnFitsACacheLine keeps it so.
+// conn is one client. It either reads (its queue is empty) or sends its
+// queue (out[sent:]), never both, and it is registered for that event
+// alone; or, while the queues of all connections are full, for none.
 type conn struct {
-	srv    *server
-	s      socket
-	out    []byte // out[head:] is still to be sent
-	head   int
-	events selectors.Events // as registered
-	eof    bool             // the client has sent all it will: close once out drains
-	closed bool
-}
-
-func (c *conn) pending() int { return len(c.out) - c.head }
-
-// wanted is the events the connection needs now; none means it is done.
-func (c *conn) wanted() selectors.Events {
-	var ev selectors.Events
-	if !c.eof && c.pending() <= maxPending {
-		ev |= selectors.EVENT_READ
-	}
-	if c.pending() > 0 {
-		ev |= selectors.EVENT_WRITE
-	}
-	return ev
-}
-
-// queue appends p to what is still to be sent, reusing the space already
-// sent when that saves growing the buffer.
-func (c *conn) queue(p []byte) {
-	if len(p) == 0 {
-		return
-	}
-	if c.head > 0 && cap(c.out)-len(c.out) < len(p) {
-		c.out = c.out[:copy(c.out, c.out[c.head:])]
-		c.head = 0
-	}
-	c.out = append(c.out, p...)
+	srv        *server
+	nc         *net.TCPConn
+	callback   func(selectors.Events) // nc's Data in the selector: handle
+	events     selectors.Events       // as registered
+	out        []byte                 // the queued echo, freed once sent
+	sent       int
+	eof        bool          // the client has sent all it will: close once out is sent
+	lastActive time.Duration // since srv.started
+	elem       *list.Element // in srv.conns
 }
 
 func main() {
@@ -123,10 +116,12 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:8088", "listen on `host:port` (port 0 picks a free port)")
 	upper := flag.Bool("upper", false, "reply in ASCII upper case")
 	verbose := flag.Bool("v", false, "log every message")
+	idle := flag.Duration("idle", 5*time.Minute, "close a connection idle this long (0: never)")
+	maxBuffered := flag.Int("max-buffered", 64<<10, "the `KiB` that the queued echoes of all connections may hold (64 at least)")
 	backend := flag.String("selector", "default",
 		"selector `backend`: default, or one this platform has: "+strings.Join(selectors.Backends(), ", "))
 	flag.Parse()
-	if flag.NArg() > 0 {
+	if flag.NArg() > 0 || *idle < 0 || *maxBuffered < readSize>>10 {
 		flag.Usage()
 		return 2
 	}
@@ -143,23 +138,32 @@ func run() int {
 	}
 	defer sel.Close()
 
-	ln, err := listen(*addr)
+	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo-server:", err)
 		return 1
 	}
+	ln := l.(*net.TCPListener)
 	defer ln.Close()
 
+	// A write to a closed stdout fails with EPIPE instead of killing the
+	// process, which Go does for stdout and stderr unless told otherwise.
+	signal.Ignore(syscall.SIGPIPE)
+	log := newLogger(os.Stdout, 1024)
+	defer log.Close(time.Second)
+
 	s := &server{
-		sel:     sel,
-		ln:      ln,
-		upper:   *upper,
-		verbose: *verbose,
-		log:     os.Stdout,
-		buf:     make([]byte, readSize),
-		conns:   make(map[*conn]string),
+		sel:         sel,
+		ln:          ln,
+		upper:       *upper,
+		verbose:     *verbose,
+		log:         log,
+		buf:         make([]byte, readSize),
+		started:     time.Now(),
+		idleTimeout: *idle,
+		maxBuffered: *maxBuffered << 10,
 	}
-	if _, err := sel.Register(ln, selectors.EVENT_READ, acceptor{s}); err != nil {
+	if _, err := sel.Register(ln, selectors.EVENT_READ, s.accept); err != nil {
 		fmt.Fprintln(os.Stderr, "echo-server:", err)
 		return 1
 	}
@@ -176,7 +180,7 @@ func run() int {
 		s.stop.Store(&sig)
 		_ = sel.Wakeup() // fails only once the loop has closed the selector
 	}()
-	fmt.Fprintf(s.log, "listening on %s (%s)\n", ln.Addr(), selectors.BackendName(sel))
+	s.log.Printf("listening on %s (%s)", ln.Addr(), selectors.BackendName(sel))
 
 	err = s.loop()
 	s.shutdown()
@@ -187,206 +191,254 @@ func run() int {
 	return 0
 }
 
-// listen opens the listening socket, in non-blocking mode.
-func listen(addr string) (*net.TCPListener, error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	ln := l.(*net.TCPListener)
-	if err := prepareListener(ln); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	return ln, nil
-}
-
-// loop runs handlers until a signal is stored in s.stop or Select fails.
+// loop runs the callbacks of what is ready, and then the timers, until a
+// signal is stored in s.stop or Select fails.
 func (s *server) loop() error {
 	ready := make([]selectors.Ready, 0, 64)
 	for {
-		timeout := time.Duration(-1)
-		if !s.resumeAccept.IsZero() {
-			timeout = max(0, time.Until(s.resumeAccept))
-		}
 		var err error
-		ready, err = s.sel.SelectInto(ready[:0], timeout)
+		ready, err = s.sel.SelectInto(ready[:0], s.timeout())
 		if err != nil {
 			return err
 		}
-		for i := range ready {
-			// Assertions to the two handler types, not to an interface:
-			// each compares the type word with a constant, where an
-			// assertion to an interface, or a type switch, first reads
-			// the runtime's type data, memory that a busy server's
-			// profile found cold again after every handler's system calls.
-			r := &ready[i]
-			if c, ok := r.Key.Data.(*conn); ok {
-				c.handle(r.Mask)
-			} else if a, ok := r.Key.Data.(acceptor); ok {
-				a.handle(r.Mask)
-			}
+		// One reading of the clock serves the whole round, as in libuv:
+		// the time since the start on the monotonic clock, which a change
+		// of the system's time does not move.
+		s.now = time.Since(s.started)
+		for _, r := range ready {
+			callback := r.Key.Data.(func(selectors.Events))
+			callback(r.Mask)
 		}
-		// An atomic load, not a receive from a channel: this runs after
-		// every Select, and a busy server's profile found the receive there.
 		if sig := s.stop.Load(); sig != nil {
-			fmt.Fprintf(s.log, "%v: shutting down\n", *sig)
+			s.log.Printf("%v: shutting down", *sig)
 			return nil
 		}
-		if !s.resumeAccept.IsZero() && !time.Now().Before(s.resumeAccept) {
-			s.resumeAccept = time.Time{}
-			if _, err := s.sel.Register(s.ln, selectors.EVENT_READ, acceptor{s}); err != nil {
+		s.closeIdle()
+		s.readWaiting()
+		if s.acceptAt != 0 && s.now >= s.acceptAt {
+			s.acceptAt = 0
+			if _, err := s.sel.Register(s.ln, selectors.EVENT_READ, s.accept); err != nil {
 				return err
 			}
 		}
 	}
 }
 
+// timeout is how long the next Select may wait: until the least recently
+// active connection has been idle too long, or until accepts resume,
+// whichever comes first; -1, no limit, if neither is due.
+func (s *server) timeout() time.Duration {
+	next := time.Duration(-1)
+	if oldest := s.conns.Front(); oldest != nil && s.idleTimeout > 0 {
+		next = oldest.Value.(*conn).lastActive + s.idleTimeout
+	}
+	if s.acceptAt != 0 && (next < 0 || s.acceptAt < next) {
+		next = s.acceptAt
+	}
+	if next < 0 {
+		return -1
+	}
+	// s.now is from before this round's callbacks: the wait ends a little
+	// after next, never before it.
+	return max(0, next-s.now)
+}
+
+// closeIdle closes the connections idle for s.idleTimeout, which are at
+// the front of s.conns.
+func (s *server) closeIdle() {
+	for s.idleTimeout > 0 && s.conns.Len() > 0 {
+		c := s.conns.Front().Value.(*conn)
+		if s.now-c.lastActive < s.idleTimeout {
+			return
+		}
+		s.close(c, fmt.Errorf("idle for %v", s.idleTimeout))
+	}
+}
+
+// readWaiting registers the connections waiting to be read, in turn, while
+// the queues have room for what each may have to queue.
+func (s *server) readWaiting() {
+	if len(s.waiting) == 0 {
+		return
+	}
+	for len(s.waiting) > 0 && s.buffered+readSize <= s.maxBuffered {
+		c := s.waiting[0]
+		s.waiting = slices.Delete(s.waiting, 0, 1)
+		c.touch() // waiting for the others was not its idleness
+		c.watch()
+	}
+	if len(s.waiting) == 0 {
+		s.log.Printf("memory: the queues have room again")
+	}
+}
+
 // shutdown closes every connection, the listener and the selector.
 func (s *server) shutdown() {
-	for c := range s.conns {
-		s.close(c, errors.New("server shutting down"))
+	for s.conns.Len() > 0 {
+		s.close(s.conns.Front().Value.(*conn), errors.New("server shutting down"))
 	}
 	s.ln.Close()
 	s.sel.Close()
 }
 
-// accept takes the connections waiting on the listener, a burst at most.
-func (s *server) accept() {
+// accept is the listener's callback: it takes the connections waiting, a
+// burst at most.
+func (s *server) accept(selectors.Events) {
 	for range acceptBurst {
-		sock, peer, err := accept(s.ln)
-		if wouldBlock(err) {
+		nc, err := selectors.Accept(s.ln)
+		if errors.Is(err, selectors.ErrWouldBlock) {
 			return // all taken, or a spurious report
-		}
-		if connAborted(err) {
-			continue // the client gave up before we took it
 		}
 		if err != nil {
 			// Out of descriptors, most likely: the listener stays ready,
 			// so stop watching it for a while instead of spinning.
-			fmt.Fprintf(s.log, "accept: %v (pausing accepts for %v)\n", err, acceptPause)
-			s.resumeAccept = time.Now().Add(acceptPause)
+			s.log.Printf("accept: %v (pausing accepts for %v)", err, acceptPause)
+			s.acceptAt = s.now + acceptPause
 			if _, err := s.sel.Unregister(s.ln); err != nil {
-				fmt.Fprintln(s.log, "accept:", err)
+				s.log.Printf("accept: %v", err)
 			}
 			return
 		}
-		c := &conn{srv: s, s: sock, events: selectors.EVENT_READ}
-		if _, err := s.sel.Register(sock, c.events, c); err != nil {
-			// The select backend refuses descriptors past FD_SETSIZE.
-			fmt.Fprintf(s.log, "refused %s: %v\n", peer, err)
-			closeSocket(sock)
-			continue
-		}
-		s.conns[c] = peer
-		fmt.Fprintf(s.log, "connected %s\n", peer)
+		c := &conn{srv: s, nc: nc.(*net.TCPConn), lastActive: s.now}
+		c.callback = c.handle
+		c.elem = s.conns.PushBack(c)
+		s.log.Printf("connected %s", c.nc.RemoteAddr())
+		c.watch()
 	}
 }
 
-// handle is a connection's callback: it sends what is pending, reads what
-// arrived and echoes it (straight from the read buffer if nothing is
-// pending, the rest queued), and then watches the events the connection
-// needs. The read and the write are made here rather than in helpers, as
-// few frames from the loop as in a hand-written epoll server: the returns
-// right after a system call are where a profile of a busy server finds
-// much of its user time.
+// handle is a connection's callback: it sends what is queued, or reads
+// what arrived and echoes it, queueing what the socket does not take.
 func (c *conn) handle(mask selectors.Events) {
-	if c.closed {
-		// Closed by an earlier callback of the same Select: its
-		// descriptor may already belong to a connection accepted since.
-		return
-	}
 	s := c.srv
+	c.touch()
 	if mask&selectors.EVENT_WRITE != 0 {
-		if err := c.flush(); err != nil {
+		n, err := selectors.Write(c.nc, c.out[c.sent:])
+		if c.sent += n; c.sent == len(c.out) {
+			s.buffered -= len(c.out)
+			c.out, c.sent = nil, 0
+		}
+		if err != nil && !errors.Is(err, selectors.ErrWouldBlock) {
 			s.close(c, err)
 			return
 		}
 	}
-	if mask&selectors.EVENT_READ != 0 && c.events&selectors.EVENT_READ != 0 {
-		n, err := recv(c.s, s.buf)
+	if mask&selectors.EVENT_READ != 0 {
+		n, err := selectors.Read(c.nc, s.buf)
 		switch {
-		case n > 0:
-			data := s.buf[:n]
+		case err == io.EOF:
+			c.eof = true
+		case errors.Is(err, selectors.ErrWouldBlock):
+			// nothing there after all: a spurious report
+		case err != nil:
+			s.close(c, err)
+			return
+		default:
+			echo := s.buf[:n]
 			if s.verbose {
-				fmt.Fprintf(s.log, "%s: %d bytes %s\n", s.conns[c], n, preview(data))
+				s.log.Printf("%s: %d bytes %s", c.nc.RemoteAddr(), n, preview(echo))
 			}
 			if s.upper {
-				upperASCII(data)
+				upperASCII(echo)
 			}
-			if c.pending() == 0 {
-				w, err := send(c.s, data)
-				if err != nil && !wouldBlock(err) {
-					s.close(c, err)
-					return
-				}
-				if w == n && c.events == selectors.EVENT_READ {
-					// All echoed at once, and the connection watches for
-					// input only, as it should now: what a busy server
-					// does most often, and done.
-					return
-				}
-				data = data[max(w, 0):]
+			sent, err := selectors.Write(c.nc, echo)
+			if err != nil && !errors.Is(err, selectors.ErrWouldBlock) {
+				s.close(c, err)
+				return
 			}
-			c.queue(data)
-		case err == nil:
-			c.eof = true // the end of the stream
-		case wouldBlock(err):
-			// a spurious report
-		default:
-			s.close(c, err)
-			return
+			if sent < n {
+				c.queue(echo[sent:])
+			}
 		}
 	}
-	want := c.wanted()
-	if want == 0 {
-		s.close(c, nil) // end of stream, and all of it echoed
+	c.watch()
+}
+
+// queue keeps p, the part of an echo that the socket did not take, to be
+// sent when it is writable.
+func (c *conn) queue(p []byte) {
+	c.out = append([]byte(nil), p...)
+	c.srv.buffered += len(c.out)
+}
+
+// watch registers c for what it needs now: EVENT_WRITE while its queue is
+// not empty, else EVENT_READ if the queues have room for one more read's
+// echo, else nothing until they have. A client that has sent all it will
+// and got it all back is closed.
+func (c *conn) watch() {
+	s := c.srv
+	var want selectors.Events
+	switch {
+	case len(c.out) > 0:
+		want = selectors.EVENT_WRITE
+	case c.eof:
+		s.close(c, nil)
+		return
+	case s.buffered+readSize <= s.maxBuffered:
+		want = selectors.EVENT_READ
+	default:
+		s.wait(c)
 		return
 	}
-	if want != c.events {
-		if _, err := s.sel.Modify(c.s, want, c); err != nil {
-			s.close(c, err)
-			return
-		}
-		c.events = want
+	if want == c.events {
+		return
 	}
-}
-
-// flush sends what is pending until it is all sent or the socket is full.
-func (c *conn) flush() error {
-	for c.pending() > 0 {
-		n, err := send(c.s, c.out[c.head:])
-		if err != nil {
-			if wouldBlock(err) {
-				break
-			}
-			return err
-		}
-		c.head += n
-	}
-	if c.pending() == 0 {
-		c.out, c.head = c.out[:0], 0
-		if cap(c.out) > maxPending {
-			c.out = nil // a burst's buffer is not kept for an idle client
-		}
-	}
-	return nil
-}
-
-// close unregisters and closes c, and logs why: err nil is a clean end.
-func (s *server) close(c *conn, err error) {
-	peer := s.conns[c]
-	if _, uerr := s.sel.Unregister(c.s); uerr != nil {
-		fmt.Fprintf(s.log, "unregister %s: %v\n", peer, uerr)
-	}
-	closeSocket(c.s)
-	c.closed = true
-	c.out = nil
-	delete(s.conns, c)
-	if err != nil {
-		fmt.Fprintf(s.log, "disconnected %s: %v\n", peer, err)
+	var err error
+	if c.events == 0 { // a new connection
+		_, err = s.sel.Register(c.nc, want, c.callback)
 	} else {
-		fmt.Fprintf(s.log, "disconnected %s\n", peer)
+		_, err = s.sel.Modify(c.nc, want, c.callback)
+	}
+	if err != nil {
+		// The select backend refuses descriptors past FD_SETSIZE.
+		c.events = 0 // a refused Register or Modify leaves nothing registered
+		s.close(c, err)
+		return
+	}
+	c.events = want
+}
+
+// wait unregisters c, to be read again once the queues have room (see
+// readWaiting).
+func (s *server) wait(c *conn) {
+	if len(s.waiting) == 0 {
+		s.log.Printf("memory: the queues hold %d of %d KiB: connections wait to be read",
+			s.buffered>>10, s.maxBuffered>>10)
+	}
+	s.waiting = append(s.waiting, c)
+	if c.events != 0 {
+		c.events = 0
+		if _, err := s.sel.Unregister(c.nc); err != nil {
+			s.close(c, err)
+		}
+	}
+}
+
+// touch records activity on c: it moves to the back of s.conns.
+func (c *conn) touch() {
+	c.lastActive = c.srv.now
+	c.srv.conns.MoveToBack(c.elem)
+}
+
+// close unregisters and closes c, frees its queue and logs why: err nil
+// is a clean end.
+func (s *server) close(c *conn, err error) {
+	peer := c.nc.RemoteAddr()
+	if c.events != 0 {
+		if _, uerr := s.sel.Unregister(c.nc); uerr != nil {
+			s.log.Printf("unregister %s: %v", peer, uerr)
+		}
+	} else if i := slices.Index(s.waiting, c); i >= 0 {
+		s.waiting = slices.Delete(s.waiting, i, i+1)
+	}
+	c.nc.Close()
+	s.buffered -= len(c.out)
+	c.out = nil
+	s.conns.Remove(c.elem)
+	if err != nil {
+		s.log.Printf("disconnected %s: %v", peer, err)
+	} else {
+		s.log.Printf("disconnected %s", peer)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,10 @@ var serverTests = []struct {
 	{"SlowReader64MiB", testSlowReader},
 	{"HalfClose", testHalfClose},
 	{"FiveHundredResets", testResets},
+	{"StalledLog", testStalledLog},
+	{"ClosedStdout", testClosedStdout},
+	{"MemoryBound", testMemoryBound},
+	{"IdleTimeout", testIdleTimeout},
 }
 
 func TestBackends(t *testing.T) {
@@ -232,7 +237,9 @@ func testHalfClose(t *testing.T, backend string) {
 
 // testResets connects 500 clients at once that reset their connections
 // (SO_LINGER 0, then close), and checks that the server dropped every one
-// and serves on.
+// it accepted and serves on. Windows drops a connection reset while it
+// waits to be accepted (Go's Accept skips it there, and so does
+// selectors.Accept): there the server may see fewer than 500.
 func testResets(t *testing.T, backend string) {
 	s := startServer(t, backend)
 	pid := s.Cmd.Process.Pid
@@ -256,16 +263,27 @@ func testResets(t *testing.T, backend string) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// Served, the last client shows that the server took every connection
+	// queued before it.
+	last := echotest.Dial(t, s.Addr)
+	if reply, err := echotest.RoundTrip(last, []byte("still here\n")); err != nil || string(reply) != "still here\n" {
+		t.Fatalf("after the resets: %q, %v", reply, err)
+	}
 	if !echotest.WaitUntil(10*time.Second, func() bool {
-		return s.Count("connected ") == clients && s.Count("disconnected ") == clients
+		return s.Count("connected ")-s.Count("disconnected ") == 1
 	}) {
-		t.Fatalf("%d connects and %d disconnects logged, want %d of each", s.Count("connected "), s.Count("disconnected "), clients)
+		t.Fatalf("%d connects and %d disconnects logged: every one but the last client's should be closed",
+			s.Count("connected "), s.Count("disconnected "))
+	}
+	if n := s.Count("connected "); n != clients+1 && runtime.GOOS != "windows" {
+		t.Errorf("%d connects logged, want %d", n, clients+1)
+	}
+	last.Close()
+	if !echotest.WaitUntil(10*time.Second, func() bool { return s.Count("connected ") == s.Count("disconnected ") }) {
+		t.Fatal("the last client's close not logged")
 	}
 	if n, ok := echotest.OpenFiles(pid); haveFDs && ok && n != fds {
 		t.Errorf("server has %d descriptors open, %d before the resets", n, fds)
-	}
-	if reply, err := echotest.RoundTrip(echotest.Dial(t, s.Addr), []byte("still here\n")); err != nil || string(reply) != "still here\n" {
-		t.Fatalf("after the resets: %q, %v", reply, err)
 	}
 }
 

@@ -100,6 +100,23 @@ func Command(bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// Run runs cmd to its end, killing it after Timeout, and returns its exit
+// code. An error other than an exit status fails the test.
+func Run(t testing.TB, cmd *exec.Cmd) (code int) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(Timeout, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	if err := cmd.Wait(); err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatal(err)
+		}
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
 // NeedTool returns the path of a tool a test runs, such as nc. A missing
 // tool skips the test, except in CI (CI=true), where it fails it.
 func NeedTool(t testing.TB, name string) string {
