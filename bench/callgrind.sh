@@ -49,8 +49,8 @@ trap cleanup EXIT
 bin=$work/bin
 mkdir "$bin"
 export CGO_ENABLED=0 # as run.sh builds them
-(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./load)
-(cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
+(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/ours ./load)
+(cd "$root" && go build -o "$bin/example" ./examples/echo-server)
 if [[ -n ${BASE:-} ]]; then
 	mkdir "$work/src"
 	build_base "$BASE" "$root" "$bin" "$work/src"
@@ -58,8 +58,8 @@ fi
 
 for name in "${servers[@]}"; do
 	case $name in
-	rawepoll | ours | base) ;;
-	*) die "server $name: want rawepoll, ours or base" ;;
+	rawepoll | ours | example | base) ;;
+	*) die "server $name: want rawepoll, ours, example or base" ;;
 	esac
 	[[ -x $bin/$name ]] || die "server $name not built (BASE unset?)"
 	out=$work/$name.callgrind

@@ -24,3 +24,7 @@ require (
 	golang.org/x/text v0.28.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )
+
+require github.com/seed08bc25bd/selectors v0.0.0
+
+replace github.com/seed08bc25bd/selectors => ../

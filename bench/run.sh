@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Echo comparison: the selectors example server ("ours") against raw epoll,
-# Go's net package, gnet and Python's selectors, under the same ping-pong
-# load. Each server runs pinned to one CPU with GOMAXPROCS=1, the load
+# Echo comparison: the selectors package ("ours", bench/servers/ours, as
+# lean as rawepoll) and the example server ("example",
+# examples/echo-server, with Go's own types, idle timers and a memory
+# bound) against raw epoll, Go's net package, gnet and Python's selectors,
+# under the same ping-pong load. Each server runs pinned to one CPU with GOMAXPROCS=1, the load
 # generator to another, over loopback only. The servers take turns in
 # interleaved rounds (A B C D E, A B C D E, ...), each run on a server
 # started fresh and killed after, so that a drift in the machine's speed
@@ -15,9 +17,9 @@
 #   DURATION=3s     measured window of a run
 #   WARMUP=1s       traffic before it
 #   SCENARIOS="1x64 50x64 200x64 50x16384"   connections x message bytes
-#   SERVERS="rawepoll stdlib gnet python ours"
-#   BASE=           a git revision of this repository: its
-#                   examples/echo-server is built as server "base", to
+#   SERVERS="rawepoll stdlib gnet python ours example"
+#   BASE=           a git revision of this repository: its server ours
+#                   (see base.sh) is built as server "base", to
 #                   put in SERVERS and measure a change against, say
 #                   BASE=HEAD~1 TOGETHER=1 SERVERS="base ours"
 #   SERVER_CPU=0 LOAD_CPU=1
@@ -49,7 +51,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-3s}
 WARMUP=${WARMUP:-1s}
 SCENARIOS=${SCENARIOS:-"1x64 50x64 200x64 50x16384"}
-SERVERS=${SERVERS:-"rawepoll stdlib gnet python ours"}
+SERVERS=${SERVERS:-"rawepoll stdlib gnet python ours example"}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PERF=${PERF:-auto}
@@ -79,7 +81,7 @@ for s in $SCENARIOS; do
 done
 for name in $SERVERS; do
 	case $name in
-	rawepoll | stdlib | gnet | python | ours) ;;
+	rawepoll | stdlib | gnet | python | ours | example) ;;
 	base) [[ -n $BASE ]] || die "SERVERS has base: set BASE to the git revision to build it from" ;;
 	*) die "SERVERS: no server $name" ;;
 	esac
@@ -172,8 +174,8 @@ mkdir -p "$bin" "$results"
 # both ways and run side by side: 2% more kernel time per round trip at 1
 # connection, and 3-5% more user time at 1 and 50.
 export CGO_ENABLED=0
-(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/stdlib ./servers/gnet ./load ./report)
-(cd "$root" && go build -o "$bin/ours" ./examples/echo-server)
+(cd "$here" && go build -o "$bin/" ./servers/rawepoll ./servers/stdlib ./servers/gnet ./servers/ours ./load ./report)
+(cd "$root" && go build -o "$bin/example" ./examples/echo-server)
 if [[ -n $BASE ]]; then
 	base_src=$(mktemp -d)
 	build_base "$BASE" "$root" "$bin" "$base_src" # on failure cleanup removes base_src

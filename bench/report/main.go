@@ -1,6 +1,7 @@
 // Command report turns the lines that load prints into one Markdown table
 // per scenario: the median of each server's runs, and the ratios that
-// compare ours (the selectors example server) to the others.
+// compare ours (the selectors package in a server as lean as rawepoll) and
+// the example server to the others.
 //
 // The user and system time come from load's perf samples when every run
 // of the scenario has them, and from the clock ticks of /proc/PID/stat
@@ -274,6 +275,11 @@ func writePerf(w io.Writer, s *scenario) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%s (median, range): ours/rawepoll user %s, on-CPU %s\n", s.pairing(),
 		paired(s, "ours", "rawepoll", userPerf), paired(s, "ours", "rawepoll", onCPU))
+	if s.find("example") != nil { // the example server, beside the lean one
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "%s (median, range): example/rawepoll user %s, on-CPU %s\n", s.pairing(),
+			paired(s, "example", "rawepoll", userPerf), paired(s, "example", "rawepoll", onCPU))
+	}
 	if s.find("base") != nil { // run.sh's BASE: ours at another revision
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "%s (median, range): ours/base user %s, on-CPU %s\n", s.pairing(),
