@@ -62,12 +62,11 @@ func main() {
 	// the script itself is killed first.
 	time.AfterFunc(*lifetime, func() { os.Exit(3) })
 
-	if err := serve(*addr); err != nil {
-		fmt.Fprintln(os.Stderr, "ours:", err)
-		os.Exit(1)
-	}
+	fmt.Fprintln(os.Stderr, "ours:", serve(*addr))
+	os.Exit(1)
 }
 
+// serve runs the server until it fails.
 func serve(addr string) error {
 	sel, err := selectors.DefaultSelector()
 	if err != nil {
