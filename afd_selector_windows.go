@@ -55,9 +55,8 @@ const (
 
 // afdGroupSize is the most sockets polled through one AFD handle. The
 // kernel's cost of cancelling a poll grows with the polls under way on its
-// handle (trio#1280 measured a cancel ten times slower at 10,000 sockets
-// on one handle), so sockets are spread over handles of 32, as in wepoll
-// and mio.
+// handle (python-trio/trio#1280), so sockets are spread over handles of
+// 32, as in wepoll and mio.
 const afdGroupSize = 32
 
 // afdGroup is one AFD handle and how many sockets poll through it.
