@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command ours is the echo server that measures the selectors package
 // itself: one selector loop, built as lean as rawepoll, beside which it
 // runs. Where examples/echo-server teaches (Go's own types, idle timers,
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/seed08bc25bd/selectors"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -34,11 +37,11 @@ const (
 )
 
 // conn is one client: its descriptor, and what it has not sent yet,
-// out[head:]. The descriptor is kept as a file object, boxed once, so
+// out[head:]. The descriptor is kept as a file object too, boxed once, so
 // that Read and Write take it without converting an int at each call.
 type conn struct {
-	nc     net.Conn
-	fd     any
+	fd     int
+	obj    any
 	out    []byte
 	head   int
 	events selectors.Events
@@ -97,27 +100,34 @@ func serve(addr string) error {
 	}
 }
 
-// accept takes the connections waiting, a burst at most.
+// accept takes the connections waiting, a burst at most, as descriptors
+// of its own, as rawepoll does: a net.Conn (selectors.Accept's) would also
+// be in the Go runtime's network poller, whose epoll set the kernel then
+// wakes at every event too, and whose thread may wake with it.
 func (s *server) accept() {
+	rc, err := s.ln.SyscallConn()
+	if err != nil {
+		return
+	}
 	for range acceptBurst {
-		nc, err := selectors.Accept(s.ln)
-		if err != nil {
+		fd := -1
+		if rc.Control(func(ln uintptr) {
+			fd, _, err = unix.Accept4(int(ln), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		}) != nil || err != nil {
 			return // none left, or a failure rawepoll does not handle either
 		}
-		c := &conn{nc: nc, events: selectors.EVENT_READ}
-		key, err := s.sel.Register(nc, c.events, c)
-		if err != nil {
-			nc.Close()
-			continue
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &conn{fd: fd, obj: fd, events: selectors.EVENT_READ}
+		if _, err := s.sel.Register(fd, c.events, c); err != nil {
+			unix.Close(fd)
 		}
-		c.fd = key.FD
 	}
 }
 
 // handle sends what c has pending, or reads and echoes what arrived.
 func (c *conn) handle(s *server, mask selectors.Events) {
 	if mask&selectors.EVENT_WRITE != 0 {
-		n, err := selectors.Write(c.fd, c.out[c.head:])
+		n, err := selectors.Write(c.obj, c.out[c.head:])
 		if c.head += n; c.head == len(c.out) {
 			c.out, c.head = c.out[:0], 0
 		}
@@ -126,10 +136,10 @@ func (c *conn) handle(s *server, mask selectors.Events) {
 			return
 		}
 	} else if mask&selectors.EVENT_READ != 0 {
-		n, err := selectors.Read(c.fd, s.buf)
+		n, err := selectors.Read(c.obj, s.buf)
 		switch {
 		case n > 0:
-			w, werr := selectors.Write(c.fd, s.buf[:n])
+			w, werr := selectors.Write(c.obj, s.buf[:n])
 			if werr != nil && !errors.Is(werr, selectors.ErrWouldBlock) {
 				s.close(c)
 				return
@@ -161,5 +171,5 @@ func (c *conn) handle(s *server, mask selectors.Events) {
 
 func (s *server) close(c *conn) {
 	_, _ = s.sel.Unregister(c.fd)
-	c.nc.Close()
+	unix.Close(c.fd)
 }
