@@ -184,6 +184,13 @@ func WriteTo(fileobj any, p []byte, addr net.Addr) (int, error) {
 // another goroutine at the same time meets it too. A connection reset in
 // between makes Accept wait out that deadline, and return ErrWouldBlock.
 //
+// On Unix, being in Go's network poller, the connection is in the
+// runtime's own epoll or kqueue set as well as in a selector's, and the
+// kernel wakes both at each of its events: a little more CPU per event
+// than a bare descriptor costs. A server that must spend the least takes
+// bare descriptors from the listener's RawConn (accept4 in its Control)
+// and reads and writes them with Read and Write.
+//
 // It is safe to call from any goroutine and takes no selector's lock.
 func Accept(ln net.Listener) (net.Conn, error) {
 	var rc syscall.RawConn
