@@ -239,6 +239,7 @@ func TestReadEOF(t *testing.T) {
 // An empty datagram is a message, not the end of anything: Write sends
 // one for an empty p, and Read returns 0 and no error for it.
 func TestReadEmptyDatagram(t *testing.T) {
+	skipIfEmptyWritesFault(t)
 	forEachIOKind(t, func(t *testing.T, k ioKind) {
 		if !k.datagram {
 			t.Skip("a stream has no empty message")
@@ -835,6 +836,7 @@ func TestWriteToReadFrom(t *testing.T) {
 // A datagram longer than the buffer fills it and the rest is lost, as
 // recvfrom(2) does, on Windows too; an empty datagram is a message.
 func TestReadFromTruncatedAndEmpty(t *testing.T) {
+	skipIfEmptyWritesFault(t)
 	forEachDatagramKind(t, func(t *testing.T, k datagramKind) {
 		a, b, _, bAddr := k.pair(t)
 		_, err := WriteTo(a, bytes.Repeat([]byte("x"), 100), bAddr)
@@ -898,4 +900,21 @@ func TestReadFromStream(t *testing.T) {
 	assert.Zero(t, n)
 	assert.Nil(t, from)
 	require.Equal(t, io.EOF, err)
+}
+
+// skipIfEmptyWritesFault skips t where the system refuses to send an
+// empty datagram to an address with EFAULT, as QEMU 10's user-mode
+// emulation of i386 does (sendto with a length of 0): there the net
+// package's own WriteTo of an empty datagram fails too, so no test of
+// empty datagrams can make one.
+func skipIfEmptyWritesFault(t *testing.T) {
+	t.Helper()
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return // no UDP from the net package here (Wine): the tests say so
+	}
+	defer a.Close()
+	if _, err := a.WriteTo(nil, a.LocalAddr()); errors.Is(err, syscall.EFAULT) {
+		t.Skipf("the net package's own empty datagram fails here: %v", err)
+	}
 }
