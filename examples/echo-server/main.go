@@ -24,10 +24,14 @@
 //     connections together hold at most -max-buffered: when that is used
 //     up, connections wait to be read until a queue drains or its client
 //     leaves. A queue is let go as soon as it is sent.
-//   - Idle connections are closed after -idle. The connections are kept in
-//     a list ordered by their last activity, and the timeout of each Select
-//     is the time left until the first of them has been idle that long: the
-//     timer of an event loop.
+//   - Idle connections are closed after -idle. Each connection has a timer,
+//     due when it would have been idle that long, kept in a heap; the
+//     timeout of each Select is the time left until the first timer: the
+//     timers of an event loop. An event only records its time: a timer
+//     that comes due for a connection active since is set again for the
+//     moment it will have been idle that long, as Netty's IdleStateHandler
+//     does, so that the loop moves a timer once per -idle at most, not at
+//     every event.
 //   - A log that never blocks. Lines are written to stdout by a goroutine
 //     of their own from a bounded queue: a reader of stdout that stops
 //     reading never stalls the loop. When the queue is full, lines are
@@ -46,7 +50,7 @@
 package main
 
 import (
-	"container/list"
+	"container/heap"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,7 +84,7 @@ type server struct {
 	started     time.Time
 	now         time.Duration // when the last Select returned, since started
 	idleTimeout time.Duration // 0: none
-	conns       list.List     // every open *conn, the least recently active first
+	conns       timers        // every open *conn, by when its timer is due
 
 	maxBuffered int     // what the queues of all connections may hold together
 	buffered    int     // what they hold
@@ -105,7 +109,8 @@ type conn struct {
 	sent       int
 	eof        bool          // the client has sent all it will: close once out is sent
 	lastActive time.Duration // since srv.started
-	elem       *list.Element // in srv.conns
+	checkAt    time.Duration // when its timer is due, since srv.started
+	index      int           // in srv.conns
 }
 
 func main() {
@@ -224,13 +229,13 @@ func (s *server) loop() error {
 	}
 }
 
-// timeout is how long the next Select may wait: until the least recently
-// active connection has been idle too long, or until accepts resume,
-// whichever comes first; -1, no limit, if neither is due.
+// timeout is how long the next Select may wait: until the first timer of
+// a connection is due, or until accepts resume, whichever comes first;
+// -1, no limit, if neither is due.
 func (s *server) timeout() time.Duration {
 	next := time.Duration(-1)
-	if oldest := s.conns.Front(); oldest != nil && s.idleTimeout > 0 {
-		next = oldest.Value.(*conn).lastActive + s.idleTimeout
+	if len(s.conns) > 0 && s.idleTimeout > 0 {
+		next = s.conns[0].checkAt
 	}
 	if s.acceptAt != 0 && (next < 0 || s.acceptAt < next) {
 		next = s.acceptAt
@@ -243,13 +248,16 @@ func (s *server) timeout() time.Duration {
 	return max(0, next-s.now)
 }
 
-// closeIdle closes the connections idle for s.idleTimeout, which are at
-// the front of s.conns.
+// closeIdle closes the connections whose timers are due and that have been
+// idle for s.idleTimeout; a connection active since has its timer set
+// again, for when it will have been idle that long.
 func (s *server) closeIdle() {
-	for s.idleTimeout > 0 && s.conns.Len() > 0 {
-		c := s.conns.Front().Value.(*conn)
-		if s.now-c.lastActive < s.idleTimeout {
-			return
+	for s.idleTimeout > 0 && len(s.conns) > 0 && s.conns[0].checkAt <= s.now {
+		c := s.conns[0]
+		if due := c.lastActive + s.idleTimeout; due > s.now {
+			c.checkAt = due
+			heap.Fix(&s.conns, 0)
+			continue
 		}
 		s.close(c, fmt.Errorf("idle for %v", s.idleTimeout))
 	}
@@ -274,8 +282,8 @@ func (s *server) readWaiting() {
 
 // shutdown closes every connection, the listener and the selector.
 func (s *server) shutdown() {
-	for s.conns.Len() > 0 {
-		s.close(s.conns.Front().Value.(*conn), errors.New("server shutting down"))
+	for len(s.conns) > 0 {
+		s.close(s.conns[0], errors.New("server shutting down"))
 	}
 	s.ln.Close()
 	s.sel.Close()
@@ -299,9 +307,9 @@ func (s *server) accept(selectors.Events) {
 			}
 			return
 		}
-		c := &conn{srv: s, nc: nc.(*net.TCPConn), lastActive: s.now}
+		c := &conn{srv: s, nc: nc.(*net.TCPConn), lastActive: s.now, checkAt: s.now + s.idleTimeout}
 		c.callback = c.handle
-		c.elem = s.conns.PushBack(c)
+		heap.Push(&s.conns, c)
 		s.log.Printf("connected %s", c.nc.RemoteAddr())
 		c.watch()
 	}
@@ -414,10 +422,9 @@ func (s *server) wait(c *conn) {
 	}
 }
 
-// touch records activity on c: it moves to the back of s.conns.
+// touch records activity on c, for its timer to find when it is due.
 func (c *conn) touch() {
 	c.lastActive = c.srv.now
-	c.srv.conns.MoveToBack(c.elem)
 }
 
 // close unregisters and closes c, frees its queue and logs why: err nil
@@ -434,7 +441,7 @@ func (s *server) close(c *conn, err error) {
 	c.nc.Close()
 	s.buffered -= len(c.out)
 	c.out = nil
-	s.conns.Remove(c.elem)
+	heap.Remove(&s.conns, c.index)
 	if err != nil {
 		s.log.Printf("disconnected %s: %v", peer, err)
 	} else {
@@ -459,4 +466,31 @@ func preview(p []byte) string {
 		return fmt.Sprintf("%q", p)
 	}
 	return fmt.Sprintf("%q...", p[:most])
+}
+
+// timers is a heap of connections, the first the one whose timer is due
+// first, for container/heap.
+type timers []*conn
+
+func (t timers) Len() int           { return len(t) }
+func (t timers) Less(i, j int) bool { return t[i].checkAt < t[j].checkAt }
+
+func (t timers) Swap(i, j int) {
+	t[i], t[j] = t[j], t[i]
+	t[i].index, t[j].index = i, j
+}
+
+func (t *timers) Push(x any) {
+	c := x.(*conn)
+	c.index = len(*t)
+	*t = append(*t, c)
+}
+
+func (t *timers) Pop() any {
+	old := *t
+	c := old[len(old)-1]
+	old[len(old)-1] = nil // the heap keeps no closed connection
+	*t = old[:len(old)-1]
+	c.index = -1
+	return c
 }
