@@ -70,10 +70,11 @@
 // registered is dropped silently by epoll, kqueue and afd, reported as an
 // error (every event registered) by poll and /dev/poll, and makes select
 // fail with EBADF (WSAENOTSOCK on Windows) until it is unregistered.
-// Unregister still works after the close. If its open file lives on through another descriptor (dup,
-// fork), epoll keeps it in the kernel's set under the old number: the
-// epoll selector ignores its events, and swaps in a new kernel set under
-// the same number, without it, as soon as it reports.
+// Unregister still works after the close. If its open file lives on
+// through another descriptor (dup, fork), epoll keeps it in the kernel's
+// set under the old number: the epoll selector ignores its events, and
+// swaps in a new kernel set under the same number, without it, as soon as
+// it reports.
 //
 // # Concurrency
 //
