@@ -186,10 +186,15 @@ func WriteTo(fileobj any, p []byte, addr net.Addr) (int, error) {
 //
 // On Unix, being in Go's network poller, the connection is in the
 // runtime's own epoll or kqueue set as well as in a selector's, and the
-// kernel wakes both at each of its events: a little more CPU per event
-// than a bare descriptor costs. A server that must spend the least takes
-// bare descriptors from the listener's RawConn (accept4 in its Control)
-// and reads and writes them with Read and Write.
+// kernel marks it ready in both at each of its events. That costs little
+// while nothing waits in the runtime's poller; but while a Go timer is
+// pending (time.AfterFunc, a Ticker, a context's deadline) or a goroutine
+// is parked in a net or os Read or Write, a thread of the runtime waits
+// in that set, and each event of the connection wakes it as well as the
+// selector's loop. A server that must spend the least keeps its timers in
+// its loop, as a Select timeout, or takes bare descriptors from the
+// listener's RawConn (accept4 in its Control) and reads and writes them
+// with Read and Write.
 //
 // It is safe to call from any goroutine and takes no selector's lock.
 func Accept(ln net.Listener) (net.Conn, error) {
