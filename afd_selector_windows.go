@@ -135,6 +135,9 @@ func newAFDPoller() (*afdPoller, error) {
 		windows.CloseHandle(port)
 		return nil, err
 	}
+	afdKeptMu.Lock()
+	afdLive[p] = struct{}{}
+	afdKeptMu.Unlock()
 	return p, nil
 }
 
@@ -487,12 +490,17 @@ func (p *afdPoller) owns(fd int) bool {
 // polls it cancels, which come at once.
 const afdCloseWait = 5 * time.Second
 
-// afdAbandoned keeps for the life of the process the records of the polls
-// whose completion close never saw, so that the garbage collector never
-// hands their buffers, which the kernel may still write, to anything else.
+// The kernel writes a poll's buffer whenever the poll completes, so the
+// garbage collector must never hand it to anything else before then:
+// afdLive keeps every poller reachable, with its records and their
+// buffers, from its making to its close, since a selector dropped without
+// Close leaves its polls under way for good; afdAbandoned keeps for the
+// life of the process the records of the polls whose completion close
+// never saw.
 var (
-	afdAbandonedMu sync.Mutex
-	afdAbandoned   []*afdSocket
+	afdKeptMu    sync.Mutex
+	afdLive      = make(map[*afdPoller]struct{})
+	afdAbandoned []*afdSocket
 )
 
 // close cancels every poll under way, takes their completions, and only
@@ -522,14 +530,15 @@ func (p *afdPoller) close() error {
 			}
 		}
 	}
-	if p.pending > 0 {
-		afdAbandonedMu.Lock()
-		for _, s := range p.sockets {
-			if s.polled != 0 {
-				afdAbandoned = append(afdAbandoned, s)
-			}
+	afdKeptMu.Lock()
+	for _, s := range p.sockets {
+		if s.polled != 0 {
+			afdAbandoned = append(afdAbandoned, s)
 		}
-		afdAbandonedMu.Unlock()
+	}
+	delete(afdLive, p)
+	afdKeptMu.Unlock()
+	if p.pending > 0 {
 		errs = append(errs, fmt.Errorf("selectors: close: %d AFD polls did not complete when cancelled", p.pending))
 	}
 	clear(p.sockets)

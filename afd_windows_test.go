@@ -3,8 +3,10 @@ package selectors
 import (
 	"maps"
 	"net"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -360,9 +362,39 @@ func TestAFDCloseWithPollsPending(t *testing.T) {
 	require.ErrorIs(t, r.err, ErrClosed)
 	assert.Zero(t, p.pendingPolls(), "Close let polls go under way")
 	assert.Empty(t, p.sockets)
-	afdAbandonedMu.Lock()
+	afdKeptMu.Lock()
 	assert.Empty(t, afdAbandoned, "Close abandoned polls")
-	afdAbandonedMu.Unlock()
+	assert.NotContains(t, afdLive, p, "a closed poller is kept")
+	afdKeptMu.Unlock()
+}
+
+// A selector dropped without Close leaves its polls under way, and the
+// kernel writes their buffers when they complete, at any time: the garbage
+// collector must not take them meanwhile. Once closed, it may.
+func TestAFDSelectorDroppedWithoutCloseIsKept(t *testing.T) {
+	a, b := socketPair(t)
+	dropped := func() weak.Pointer[afdPoller] {
+		s, err := NewAFDSelector()
+		require.NoError(t, err)
+		_, err = s.Register(a, EVENT_READ, nil)
+		require.NoError(t, err)
+		p := s.p.(*afdPoller)
+		require.Equal(t, 1, p.pendingPolls())
+		return weak.Make(p)
+	}()
+	runtime.GC()
+	runtime.GC()
+	p := dropped.Value()
+	require.NotNil(t, p, "the poller of a selector dropped without Close was collected, its poll under way")
+
+	// Its poll completes into its buffer, which is still its own.
+	writeEnd(t, b, []byte("x"))
+	require.NoError(t, p.close())
+	assert.Zero(t, p.pendingPolls())
+	p = nil
+	runtime.GC()
+	runtime.GC()
+	assert.Nil(t, dropped.Value(), "a closed poller is still kept")
 }
 
 // As many sockets as Wine lets a process have, up to 10,000, each with a
