@@ -121,6 +121,9 @@ func (ep *epoll) add(fd int, events Events, tag uint32) error {
 		// file, closed and put back under its old number (dup2): make it
 		// this registration's.
 		err = ctl(ep.epfd, unix.EPOLL_CTL_MOD, "add", fd, toPoll(events), tag)
+		// Refused, the stale item stays, with the old tag: let ready check
+		// the tags.
+		ep.suspect = ep.suspect || err != nil
 	}
 	if errors.Is(err, unix.EPERM) {
 		err = fmt.Errorf("%w (epoll cannot watch regular files, directories or /dev/null, which are always ready; poll and select can)", err)
@@ -147,6 +150,9 @@ func (ep *epoll) remove(fd int, _ Events) error {
 		ep.suspect = true
 		return nil
 	default:
+		// The key goes all the same, and its item may stay behind: let
+		// ready check the tags, so that its events are never reported.
+		ep.suspect = true
 		return fmt.Errorf("selectors: epoll_ctl del fd %d: %w", fd, err)
 	}
 }
@@ -357,8 +363,13 @@ func (ep *epoll) purge() error {
 	for i := range ep.keys.len() {
 		k := ep.keys.at(i)
 		// A key whose descriptor is closed (EBADF) or is now a regular
-		// file (EPERM) had no live item in the old set either.
-		_ = ctl(fresh, unix.EPOLL_CTL_ADD, "add", k.FD, toPoll(k.Events), ep.keys.tag(k.FD))
+		// file (EPERM) had no live item in the old set either. Any other
+		// refusal (ENOSPC past max_user_watches, ENOMEM) would lose a live
+		// registration: keep the old set instead.
+		err := ctl(fresh, unix.EPOLL_CTL_ADD, "add", k.FD, toPoll(k.Events), ep.keys.tag(k.FD))
+		if err != nil && !errors.Is(err, unix.EBADF) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("selectors: epoll purge: %w", err)
+		}
 	}
 	// Dup3 swaps the new set in under the old number atomically: the old
 	// set, and its stale items, go when its file is released.
