@@ -147,8 +147,9 @@ func ReadFrom(fileobj any, p []byte) (int, net.Addr, error) {
 // buffer has no room now. addr is a *net.UDPAddr for an IP socket (an
 // IPv4 address reaches an IPv6 socket as an IPv4-mapped one) or a
 // *net.UnixAddr for a Unix one; another type, or nil, is an error
-// wrapping a *net.AddrError. An empty p sends an empty datagram. It is
-// Write otherwise.
+// wrapping a *net.AddrError. An empty p sends an empty datagram. On a
+// stream socket, which ignores addr, it sends what fits, as Write does.
+// It is Write otherwise.
 func WriteTo(fileobj any, p []byte, addr net.Addr) (int, error) {
 	op := ioOp{kind: opWriteTo, p: p, to: addr}
 	if err := op.run(fileobj); err != nil {

@@ -43,10 +43,9 @@ func sendto(fd int, p []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := unix.Sendto(fd, p, 0, sa); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	// SendmsgN, not Sendto, which drops the count: a stream socket, which
+	// takes a sendto too, may take part of p.
+	return unix.SendmsgN(fd, p, nil, sa, 0)
 }
 
 // isIPv6Socket reports whether socket fd is an IPv6 one.

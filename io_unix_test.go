@@ -167,3 +167,17 @@ func platformDatagramKinds() []datagramKind {
 		}},
 	}
 }
+
+// WriteTo on a stream socket, which takes a sendto and ignores its
+// address, sends what fits now, as Write does: a short send says how
+// much, with ErrWouldBlock, and the rest is the caller's to send.
+func TestWriteToStreamShortSend(t *testing.T) {
+	a, b := tcpConns(t)
+	require.NoError(t, a.SetWriteBuffer(8<<10))
+	p := make([]byte, 8<<20)
+	to := net.UDPAddrFromAddrPort(b.LocalAddr().(*net.TCPAddr).AddrPort())
+	n, err := WriteTo(a, p, to)
+	require.ErrorIs(t, err, ErrWouldBlock)
+	assert.Positive(t, n)
+	assert.Less(t, n, len(p), "a peer that does not read took all of p")
+}
