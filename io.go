@@ -413,13 +413,9 @@ func sockaddrOf(fd int, addr net.Addr) (sockaddr, error) {
 				return inet4Sockaddr(port, ip.As4()), nil
 			}
 		}
-		var zone uint32
-		if a.Zone != "" {
-			ifi, err := net.InterfaceByName(a.Zone)
-			if err != nil {
-				return nil, err
-			}
-			zone = uint32(ifi.Index)
+		zone, err := zoneIndex(a.Zone)
+		if err != nil {
+			return nil, err
 		}
 		return inet6Sockaddr(port, ip.As16(), zone), nil
 	case *net.UnixAddr:
@@ -440,6 +436,23 @@ func unixAddr(path string) net.Addr {
 		return nil
 	}
 	return &net.UnixAddr{Name: path, Net: "unixgram"}
+}
+
+// zoneIndex returns the index of the network interface that an IPv6 zone
+// names, by its name or, as the net package takes it too, by its number,
+// which is what zoneName gives for an interface without a name.
+func zoneIndex(zone string) (uint32, error) {
+	if zone == "" {
+		return 0, nil
+	}
+	ifi, err := net.InterfaceByName(zone)
+	if err == nil {
+		return uint32(ifi.Index), nil
+	}
+	if i, nerr := strconv.ParseUint(zone, 10, 32); nerr == nil {
+		return uint32(i), nil
+	}
+	return 0, err
 }
 
 // zoneName returns the name of the network interface of index i, an IPv6

@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -180,4 +182,43 @@ func TestWriteToStreamShortSend(t *testing.T) {
 	require.ErrorIs(t, err, ErrWouldBlock)
 	assert.Positive(t, n)
 	assert.Less(t, n, len(p), "a peer that does not read took all of p")
+}
+
+// A sender's IPv6 zone may be a number (ReadFrom gives one for an
+// interface without a name), and WriteTo takes it back, as the net
+// package does: a numeric zone is the interface of that index.
+func TestWriteToNumericZone(t *testing.T) {
+	a, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer a.Close()
+	b, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	require.NoError(t, err)
+	defer b.Close()
+	lo, err := net.InterfaceByName(loopbackName(t))
+	require.NoError(t, err)
+	to := &net.UDPAddr{IP: net.IPv6loopback, Port: b.LocalAddr().(*net.UDPAddr).Port, Zone: strconv.Itoa(lo.Index)}
+	n, err := WriteTo(a, []byte("zoned"), to)
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	buf := make([]byte, 16)
+	require.NoError(t, b.SetReadDeadline(time.Now().Add(5*time.Second)))
+	n, _, err = b.ReadFromUDP(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "zoned", string(buf[:n]))
+}
+
+// loopbackName returns the name of the loopback interface.
+func loopbackName(t *testing.T) string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	require.NoError(t, err)
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 {
+			return ifi.Name
+		}
+	}
+	t.Skip("no loopback interface")
+	return ""
 }
