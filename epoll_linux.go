@@ -58,7 +58,7 @@ func (s *EpollSelector) Fileno() int {
 }
 
 // epoll is the poller of EpollSelector. What every Select reads comes
-// first, within 64 bytes on 64-bit platforms: one cache line.
+// first, within its first 64 bytes on 64-bit platforms.
 type epoll struct {
 	epfd    int
 	events  []unix.EpollEvent // filled by wait, read by ready

@@ -174,7 +174,7 @@ func WriteTo(fileobj any, p []byte, addr net.Addr) (int, error) {
 // On Unix Accept makes one accept system call, which never parks the
 // goroutine, and sets the connection up as the net package does the ones
 // it accepts: close-on-exec, non-blocking, and for TCP TCP_NODELAY and
-// Go's default keep-alive (15 seconds). A ListenConfig's KeepAlive or
+// Go's default keep-alive. A ListenConfig's KeepAlive or
 // KeepAliveConfig is not passed on: set them on the connection.
 //
 // On Windows, where only ln's own Accept (AcceptEx into a socket of its

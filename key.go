@@ -119,8 +119,8 @@ const denseFDs = 1 << 20
 //
 // That path reads the table's header, dense[fd] and the key's slot, which
 // a busy loop's caches have often lost since the last Select (the kernel's
-// own work in between evicts them), so each of them is laid out to cost
-// one cache line.
+// own work in between evicts them), so the header is kept to 64 bytes on
+// 64-bit platforms and the slots do not share cache lines.
 type keyTable struct {
 	dense   []int32       // fd → 1 + index in slots; 0 when fd is not registered
 	slots   []keySlot     // in no particular order
@@ -130,10 +130,9 @@ type keyTable struct {
 }
 
 // keySlot is a key with its registration's tag and its readyMark, padded
-// to a multiple of 64 bytes, the cache line of the CPUs Go runs on. The
-// rest fits in 60 bytes on 64-bit platforms, within one line whether the
-// slice starts on a line or 8 bytes past one, where the Go allocator puts
-// a larger object with pointers behind its header.
+// to a multiple of 64 bytes, the cache line of the CPUs Go runs on, so
+// that no two slots share a line: the 60 bytes used on 64-bit platforms
+// take one line when the slice starts on one, two at most otherwise.
 type keySlot struct {
 	key  SelectorKey
 	tag  uint32    // unique to the registration (see newTag)

@@ -197,9 +197,10 @@ type Selector interface {
 	// epoll; Select never returns early for want of events. On timeout or
 	// Wakeup the result may be empty, with a nil error. Interrupted system
 	// calls are retried with the time that remains. A closed selector
-	// returns ErrClosed. Every few milliseconds Select yields to the Go
-	// scheduler (runtime.Gosched) before it waits, so that a loop calling
-	// it keeps its thread and lets other goroutines run.
+	// returns ErrClosed. Now and then, at most every few milliseconds,
+	// Select yields to the Go scheduler (runtime.Gosched) before it waits,
+	// so that a loop calling it keeps its thread and lets other goroutines
+	// run.
 	Select(timeout time.Duration) ([]Ready, error)
 
 	// SelectInto is Select appending to dst: with enough capacity in dst a
