@@ -175,21 +175,31 @@ func cancelIO(afd windows.Handle, iosb *windows.IO_STATUS_BLOCK) error {
 	}
 }
 
-// sioBaseHandle is SIO_BASE_HANDLE, _WSAIOR(IOC_WS2, 34).
-const sioBaseHandle = 0x48000022
+// The ioctls that ask for the socket below a layered service provider:
+// SIO_BASE_HANDLE, _WSAIOR(IOC_WS2, 34), and the ones that wepoll, mio and
+// trio try when a provider refuses it, SIO_BSP_HANDLE_POLL, _SELECT and
+// SIO_BSP_HANDLE, _WSAIOR(IOC_WS2, 29), 28 and 27.
+var baseHandleIoctls = [...]uint32{0x48000022, 0x4800001D, 0x4800001C, 0x4800001B}
 
 // baseSocket returns the socket that AFD knows s by: s itself unless a
 // layered service provider (an LSP, such as some antivirus and VPN
-// software installs) wraps it, in which case AFD would refuse s.
+// software installs) wraps it, in which case AFD would refuse s. The
+// error is SIO_BASE_HANDLE's if every ioctl fails.
 func baseSocket(s windows.Handle) (windows.Handle, error) {
-	var base windows.Handle
-	var n uint32
-	err := windows.WSAIoctl(s, sioBaseHandle, nil, 0,
-		(*byte)(unsafe.Pointer(&base)), uint32(unsafe.Sizeof(base)), &n, nil, 0)
-	if err != nil {
-		return windows.InvalidHandle, err
+	var first error
+	for _, ioctl := range baseHandleIoctls {
+		var base windows.Handle
+		var n uint32
+		err := windows.WSAIoctl(s, ioctl, nil, 0,
+			(*byte)(unsafe.Pointer(&base)), uint32(unsafe.Sizeof(base)), &n, nil, 0)
+		if err == nil {
+			return base, nil
+		}
+		if first == nil {
+			first = err
+		}
 	}
-	return base, nil
+	return windows.InvalidHandle, first
 }
 
 // completion is OVERLAPPED_ENTRY: one completion taken from a port. Its
