@@ -297,10 +297,10 @@ func (p *afdPoller) unregister(s *afdSocket) {
 	}
 	if !s.cancelled {
 		// Should the cancel fail, the poll ends when an event comes or
-		// the socket is closed: its completion, cancelled or not, only
-		// lets the record go.
+		// the socket is closed, and its completion only lets the record
+		// go; a Register meanwhile finds it not cancelled, and cancels it
+		// if it lacks an event.
 		_ = p.cancel(s)
-		s.cancelled = true
 	}
 }
 
@@ -319,9 +319,6 @@ func (p *afdPoller) reserve(registered int) {
 }
 
 func (p *afdPoller) wait(timeout time.Duration) (int, error) {
-	if len(p.entries) == 0 {
-		p.reserve(0)
-	}
 	// retry is empty here unless a wait failed before it was done with it.
 	if err := p.submitQueued(&p.retry); err != nil {
 		return 0, err
@@ -445,7 +442,10 @@ func (p *afdPoller) complete(entries []completion) {
 			m = readyEvents(ev) & s.events
 		}
 		if s.queued {
-			continue // cannot be: it had a poll under way
+			// Queued by an earlier pass of this wait, then polled by a
+			// Modify: its readiness comes with the poll that its queue
+			// submits again.
+			continue
 		}
 		s.queued = true
 		if m == 0 {
