@@ -50,7 +50,11 @@ func init() {
 //     NetBSD kernels that refuse a read filter on a writing end
 //     (sys_pipe.c 1.165, from October 2023) tell neither end of a pipe
 //     through kqueue that the other end closed; the poll and select
-//     backends see it there.
+//     backends see it there. FreeBSD takes a read filter on a FIFO opened
+//     for writing only but never fires it (pipe_kqfilter's pipe_nfiltops),
+//     so such a FIFO's writer is not told either. A pipe registered for
+//     both events has no guard: its read filter's end of file is reported
+//     as EVENT_READ, not as every event registered.
 //   - A hang-up that the kernel reports once and then drops the filter
 //     (EV_ONESHOT: FreeBSD when a pipe's reader closes or a terminal goes
 //     away, every kernel when a file is revoked) is likewise reported by
