@@ -218,14 +218,26 @@ func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
 	if timeout < 0 || timeout > purgeRetry {
 		timeout = purgeRetry
 	}
-	n, err := unix.Poll(ep.fallback, millis(timeout))
-	if err == unix.EINTR || n == 0 {
-		return 0, nil
+	end := clock() + timeout
+	for {
+		n, err := unix.Poll(ep.fallback, millis(timeout))
+		if err == unix.EINTR || n == 0 {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("selectors: poll: %w", err)
+		}
+		// A descriptor closed while registered ends every poll at once
+		// (POLLNVAL), and epoll, which dropped it, reports nothing: leave
+		// its record out until the records are made again, and wait on.
+		if !skipInvalid(ep.fallback, n) {
+			break
+		}
+		if timeout = end - clock(); timeout <= 0 {
+			return 0, nil
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("selectors: poll: %w", err)
-	}
-	n, err = unix.EpollWait(ep.epfd, ep.events, 0)
+	n, err := unix.EpollWait(ep.epfd, ep.events, 0)
 	if err == unix.EINTR {
 		return 0, nil
 	}
@@ -233,6 +245,20 @@ func (ep *epoll) waitFallback(timeout time.Duration) (int, error) {
 		return 0, fmt.Errorf("selectors: epoll_wait: %w", err)
 	}
 	return n, nil
+}
+
+// skipInvalid gives the records that poll found invalid (POLLNVAL) the
+// descriptor -1, which poll skips, and reports whether they were all of
+// the n records that it reported.
+func skipInvalid(records []unix.PollFd, n int) bool {
+	invalid := 0
+	for i := range records {
+		if records[i].Revents&unix.POLLNVAL != 0 {
+			records[i].Fd = -1
+			invalid++
+		}
+	}
+	return invalid == n
 }
 
 func (ep *epoll) ready(dst []Ready, keys *keyTable, n int) ([]Ready, bool) {

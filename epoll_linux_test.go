@@ -217,6 +217,38 @@ func withoutDescriptors(t *testing.T, f func()) {
 	f()
 }
 
+// In fallback, a descriptor closed while registered is invalid to
+// poll(2), which then returned at once at every wait (POLLNVAL), though
+// epoll, which dropped it, reports nothing: Select spun until the next
+// purge attempt. The descriptor here is above the limit, so that its close
+// frees no number a purge could take.
+func TestEpollFallbackClosedWhileRegisteredDoesNotSpin(t *testing.T) {
+	s, _ := closedWhileShared(t) // a stale item, keyless, always ready
+	x, _ := socketPair(t)
+	free, err := unix.Dup(0)
+	require.NoError(t, err)
+	require.NoError(t, unix.Close(free))
+	high := free + 64
+	require.NoError(t, unix.Dup3(x, high, unix.O_CLOEXEC))
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			unix.Close(high)
+		}
+	})
+	_, err = s.Register(high, EVENT_READ, "closed while registered")
+	require.NoError(t, err)
+	withoutDescriptors(t, func() {
+		assertSleeps(t, s, 200*time.Millisecond)
+		require.NotNil(t, s.p.(*epoll).fallback, "no fallback: the test proves nothing")
+		closed = true
+		require.NoError(t, unix.Close(high))
+		assertSleeps(t, s, 2*purgeRetry)
+	})
+	_, err = s.Unregister(high)
+	require.NoError(t, err)
+}
+
 // A stale item that reports while the process is out of descriptors, so
 // that no new kernel set can be made: Select sleeps on the keys through
 // poll(2) instead of spinning on the set (it burned its whole timeout on
