@@ -341,7 +341,7 @@ func (ep *epoll) sawForeign(foreign bool) {
 	switch {
 	case ep.fallback != nil:
 		if clock() < ep.retryPurge {
-			ep.fallback = ep.pollFDs(ep.fallback) // the keys may have changed
+			ep.fallback = appendPollFDs(ep.fallback[:0], int(ep.wfd), ep.keys) // the keys may have changed
 			return
 		}
 	case !foreign:
@@ -355,22 +355,11 @@ func (ep *epoll) sawForeign(foreign bool) {
 	if err := ep.purge(); err != nil {
 		// Most likely out of descriptors (EMFILE): wait on the records
 		// until a purge can be made, not on a set that reports at once.
-		ep.fallback = ep.pollFDs(ep.fallback)
+		ep.fallback = appendPollFDs(ep.fallback[:0], int(ep.wfd), ep.keys)
 		ep.retryPurge = clock() + purgeRetry
 		return
 	}
 	ep.fallback = nil
-}
-
-// pollFDs returns the pollfd records of the waker and the keys, in buf's
-// memory.
-func (ep *epoll) pollFDs(buf []unix.PollFd) []unix.PollFd {
-	buf = append(buf[:0], pollFD(int(ep.wfd), EVENT_READ))
-	for i := range ep.keys.len() {
-		k := ep.keys.at(i)
-		buf = append(buf, pollFD(k.FD, k.Events))
-	}
-	return buf
 }
 
 // purge replaces the kernel's epoll set with a new one holding only the

@@ -44,11 +44,7 @@ type pollSet struct {
 func (p *pollSet) check(int) error { return nil }
 
 func (p *pollSet) rebuild(keys *keyTable) {
-	p.fds = append(p.fds[:0], pollFD(p.wfd, EVENT_READ))
-	for i := range keys.len() {
-		k := keys.at(i)
-		p.fds = append(p.fds, pollFD(k.FD, k.Events))
-	}
+	p.fds = appendPollFDs(p.fds[:0], p.wfd, keys)
 }
 
 func (p *pollSet) wait(timeout time.Duration) (int, error) {

@@ -61,6 +61,17 @@ func pollFD(fd int, events Events) unix.PollFd {
 	return pfd
 }
 
+// appendPollFDs appends to buf the pollfd records of the waker wfd and of
+// the keys: what poll(2) takes to watch them all.
+func appendPollFDs(buf []unix.PollFd, wfd int, keys *keyTable) []unix.PollFd {
+	buf = append(buf, pollFD(wfd, EVENT_READ))
+	for i := range keys.len() {
+		k := keys.at(i)
+		buf = append(buf, pollFD(k.FD, k.Events))
+	}
+	return buf
+}
+
 // setBits stores poll bits in a pollfd's events, whose type differs
 // between platforms (int16, uint16 on AIX).
 func setBits[T int16 | uint16](dst *T, bits uint32) { *dst = T(bits) }
