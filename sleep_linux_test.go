@@ -1,11 +1,15 @@
 package selectors
 
 // A Select with nothing to report sleeps in the kernel. These tests read
-// the process's CPU time to catch one that spins instead: a wait that
-// returns at once, again and again (an undrained waker, a set that lost
-// track of the keys, a timeout rounded down to zero).
+// the CPU time of the thread that selects to catch one that spins
+// instead: a wait that returns at once, again and again (an undrained
+// waker, a set that lost track of the keys, a timeout rounded down to
+// zero). The thread's, not the process's: the runtime's other threads
+// (sysmon, the collector) work meanwhile, and under an emulator such as
+// qemu-user their work alone could pass for a spin.
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -19,6 +23,8 @@ import (
 // where a spinning Select takes nearly all of it.
 func assertSleeps(t *testing.T, s Selector, timeout time.Duration) {
 	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cpuBefore, start := cpuTime(t), time.Now()
 	rs, err := s.Select(timeout)
 	cpu, wall := cpuTime(t)-cpuBefore, time.Since(start)
@@ -79,6 +85,8 @@ func TestUnregisteredReadyDescriptorLeavesSet(t *testing.T) {
 func TestSubMillisecondTimeoutSleeps(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s Selector) {
 		const rounds, timeout = 100, 900 * time.Microsecond
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		cpuBefore, start := cpuTime(t), time.Now()
 		for range rounds {
 			rs, err := s.Select(timeout)
@@ -91,10 +99,11 @@ func TestSubMillisecondTimeoutSleeps(t *testing.T) {
 	})
 }
 
-// cpuTime is the CPU time, user and system, the process has used.
+// cpuTime is the CPU time, user and system, that the calling thread has
+// used: lock the goroutine to it first.
 func cpuTime(t testing.TB) time.Duration {
 	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
