@@ -201,13 +201,20 @@ func TestEpollCloseBeforeUnregisterDoesNotRebuild(t *testing.T) {
 	assert.Equal(t, map[int]Events{a: EVENT_WRITE}, selectNow(t, s))
 }
 
-// withoutDescriptors runs f with the descriptor table full: the lowest
-// free number becomes the limit.
-func withoutDescriptors(t *testing.T, f func()) {
+// lowestFreeFD returns the number the next new descriptor would take.
+func lowestFreeFD(t *testing.T) int {
 	t.Helper()
 	free, err := unix.Dup(0)
 	require.NoError(t, err)
 	require.NoError(t, unix.Close(free))
+	return free
+}
+
+// withoutDescriptors runs f with the descriptor table full: the lowest
+// free number becomes the limit.
+func withoutDescriptors(t *testing.T, f func()) {
+	t.Helper()
+	free := lowestFreeFD(t)
 	var saved unix.Rlimit
 	require.NoError(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &saved))
 	limited := saved
@@ -225,10 +232,7 @@ func withoutDescriptors(t *testing.T, f func()) {
 func TestEpollFallbackClosedWhileRegisteredDoesNotSpin(t *testing.T) {
 	s, _ := closedWhileShared(t) // a stale item, keyless, always ready
 	x, _ := socketPair(t)
-	free, err := unix.Dup(0)
-	require.NoError(t, err)
-	require.NoError(t, unix.Close(free))
-	high := free + 64
+	high := lowestFreeFD(t) + 64
 	require.NoError(t, unix.Dup3(x, high, unix.O_CLOEXEC))
 	closed := false
 	t.Cleanup(func() {
@@ -236,7 +240,7 @@ func TestEpollFallbackClosedWhileRegisteredDoesNotSpin(t *testing.T) {
 			unix.Close(high)
 		}
 	})
-	_, err = s.Register(high, EVENT_READ, "closed while registered")
+	_, err := s.Register(high, EVENT_READ, "closed while registered")
 	require.NoError(t, err)
 	withoutDescriptors(t, func() {
 		assertSleeps(t, s, 200*time.Millisecond)
