@@ -42,7 +42,7 @@ func NewAFDSelector() (*AFDSelector, error) {
 		return nil, err
 	}
 	s := &AFDSelector{}
-	s.init("afd", p, &afdWaker{port: p.port}, allEvents)
+	s.init("afd", p, &afdWaker{port: p.port}, allEvents, time.Millisecond)
 	return s, nil
 }
 

@@ -40,7 +40,7 @@ func NewDevpollSelector() (*DevpollSelector, error) {
 		return nil, err
 	}
 	s := &DevpollSelector{}
-	s.init("devpoll", dp, w, pollLikeEvents)
+	s.init("devpoll", dp, w, pollLikeEvents, time.Millisecond)
 	return s, nil
 }
 

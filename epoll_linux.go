@@ -35,7 +35,7 @@ func NewEpollSelector() (*EpollSelector, error) {
 		return nil, err
 	}
 	s := &EpollSelector{}
-	s.init("epoll", ep, w, pollLikeEvents)
+	s.init("epoll", ep, w, pollLikeEvents, time.Millisecond)
 	ep.keys = &s.keys
 	return s, nil
 }

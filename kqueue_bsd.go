@@ -92,7 +92,7 @@ func NewKqueueSelector() (*KqueueSelector, error) {
 		return nil, err
 	}
 	s := &KqueueSelector{}
-	s.init("kqueue", &kqueue{fd: fd, wfd: wfd}, w, kqueueEvents)
+	s.init("kqueue", &kqueue{fd: fd, wfd: wfd}, w, kqueueEvents, time.Nanosecond)
 	return s, nil
 }
 

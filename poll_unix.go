@@ -30,7 +30,7 @@ func NewPollSelector() (*PollSelector, error) {
 		return nil, err
 	}
 	s := &PollSelector{}
-	s.init("poll", &pollSet{wfd: w.readFD()}, w, pollBackendEvents)
+	s.init("poll", &pollSet{wfd: w.readFD()}, w, pollBackendEvents, time.Millisecond)
 	return s, nil
 }
 

@@ -44,7 +44,7 @@ func NewSelectSelector() (*SelectSelector, error) {
 		return nil, fmt.Errorf("%w: no descriptor below FD_SETSIZE %d left for the waker", ErrInvalidFileObj, fdSetSize)
 	}
 	s := &SelectSelector{}
-	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents)
+	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents, time.Microsecond)
 	return s, nil
 }
 

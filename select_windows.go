@@ -47,7 +47,7 @@ func NewSelectSelector() (*SelectSelector, error) {
 		return nil, err
 	}
 	s := &SelectSelector{}
-	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents)
+	s.init("select", &selectSet{wfd: w.readFD()}, w, allEvents, time.Microsecond)
 	return s, nil
 }
 

@@ -352,6 +352,7 @@ type selectorFields struct {
 	woken   atomic.Bool   // Wakeup was called and no Select has returned for it
 	waiting bool          // a rebuilder's Select is between rebuild and ready
 	yielded time.Duration // the clock when Select last yielded to the scheduler; Select's own
+	res     time.Duration // the backend's timeout resolution, to which Select rounds up
 	events  Events        // what the backend can report
 	name    string        // the backend's, for BackendName
 	closing sync.Mutex    // held by Close throughout
@@ -359,10 +360,10 @@ type selectorFields struct {
 
 // init opens s, the core of a backend named name, whose poller p reports
 // events and is woken by w. Until then s is closed, as a zero selector is.
-func (s *selector) init(name string, p poller, w waker, events Events) {
+func (s *selector) init(name string, p poller, w waker, events Events, res time.Duration) {
 	s.r, _ = p.(rebuilder)
 	s.k, _ = p.(kernelSet)
-	s.name, s.p, s.w, s.events, s.reserved, s.stale = name, p, w, events, -1, true
+	s.name, s.p, s.w, s.events, s.res, s.reserved, s.stale = name, p, w, events, res, -1, true
 	s.open.Store(true)
 }
 
@@ -558,11 +559,16 @@ func (s *selector) SelectInto(dst []Ready, timeout time.Duration) ([]Ready, erro
 	// Only a positive timeout has a deadline, a duration on the monotonic
 	// clock (see clock): one word for the loop to keep across the wait,
 	// where a time.Time takes three. The first wait is for the whole
-	// timeout, which the backend rounds up to its resolution as Python
-	// does; a wait after it, for what remains.
+	// timeout, rounded up to the backend's resolution; a wait after it,
+	// for what remains, which the backend rounds up again.
 	var until time.Duration
 	wait := timeout
 	if timeout > 0 {
+		// Rounded before the deadline is taken, as Python rounds before
+		// it waits: else a wait interrupted before the timeout itself
+		// passed, one nanosecond, would end Select short of its
+		// resolution.
+		timeout = roundUp(timeout, s.res)
 		until = deadline(timeout)
 		wait = min(timeout, maxWait)
 	}
@@ -675,6 +681,19 @@ var epoch = time.Now()
 
 // clock is the time on the monotonic clock, as a duration since epoch.
 func clock() time.Duration { return time.Since(epoch) }
+
+// roundUp rounds a positive timeout up to a multiple of res, or leaves it
+// if that would overflow (the deadline is then the largest Duration). A
+// selector not made by its constructor has a zero res: nothing to round.
+func roundUp(timeout, res time.Duration) time.Duration {
+	if res <= 1 {
+		return timeout
+	}
+	if r := timeout % res; r != 0 && timeout <= math.MaxInt64-res {
+		return timeout + res - r
+	}
+	return timeout
+}
 
 // deadline is the clock when timeout, which is positive, will have passed;
 // the largest Duration if that is past it.

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
@@ -225,4 +227,105 @@ func selectUnderSignals(t *testing.T, backend, truePath string) {
 	if after := openFDs(t); after != before {
 		t.Errorf("%d descriptors open, %d before the storm", after, before)
 	}
+}
+
+// A positive timeout below the backend's resolution is rounded up before
+// Select takes its deadline, so a wait that a signal interrupts goes on for
+// what remains of the whole resolution. The deadline was once the timeout
+// itself: Select(1ns) interrupted after 50µs found it passed and returned.
+func TestSelectRoundedUpUnderSignals(t *testing.T) {
+	for _, name := range Backends() {
+		res, ok := resolution[name]
+		require.True(t, ok, "no resolution known for backend %q", name)
+		// select rounds to a microsecond, too short a wait for a signal
+		// to land in.
+		if res < time.Millisecond {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			selectRoundedUpUnderSignals(t, newTestSelector(t, name), res)
+		})
+	}
+}
+
+func selectRoundedUpUnderSignals(t *testing.T, s Selector, res time.Duration) {
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGUSR1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range sigs {
+		}
+	}()
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs)
+		<-drained
+	}()
+
+	const selects = 100
+	type outcome struct {
+		early  []time.Duration // the waits that ended before res
+		err    error
+		eintrs int // how many raw polls on the same thread were interrupted
+	}
+	tids := make(chan int, 1)
+	result := make(chan outcome, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		// The control: under the same storm, raw polls on this thread
+		// meet EINTR, so the Selects below are interrupted too.
+		var o outcome
+		for range 20 {
+			if _, err := unix.Poll(nil, 1); err == unix.EINTR {
+				o.eintrs++
+			}
+		}
+		for range selects {
+			start := time.Now()
+			rs, err := s.Select(time.Nanosecond)
+			elapsed := time.Since(start)
+			if err != nil || len(rs) != 0 {
+				o.err = fmt.Errorf("Select(1ns) = %v, %v", rs, err)
+				break
+			}
+			if elapsed < res {
+				o.early = append(o.early, elapsed)
+			}
+		}
+		result <- o
+	}()
+	tid := <-tids
+
+	// A signal every 100µs or more at the Select's thread until it is done,
+	// 10,000 at most.
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 10_000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := unix.Tgkill(os.Getpid(), tid, unix.SIGUSR1); err != nil {
+				t.Errorf("tgkill: %v", err)
+				return
+			}
+			sent.Add(1)
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	o := <-result
+	close(stop)
+	wg.Wait()
+	// Let the last signal land while it is still caught.
+	time.Sleep(10 * time.Millisecond)
+	t.Logf("%d Select(1ns), %d signals sent, %d of 20 raw polls interrupted", selects, sent.Load(), o.eintrs)
+	require.NoError(t, o.err)
+	require.NotZero(t, o.eintrs, "no raw poll on the Select's thread was interrupted: the storm does not reach the wait, so the test proves nothing")
+	assert.Empty(t, o.early, "Select(1ns) interrupted returned before its resolution, %v", res)
 }
