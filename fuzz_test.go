@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -313,6 +314,39 @@ func (m *fzModel) unref(fi int) {
 	}
 	// epoll drops the items of a released file.
 	m.stale = slices.DeleteFunc(m.stale, func(st fzStale) bool { return st.file == fi })
+	m.awaitRelease(fi)
+}
+
+// awaitRelease waits until the kernel has released file fi, as its peer
+// shows by a hang-up or error, if any number still names the peer. A
+// close(2) releases the file only if it drops the last reference: another
+// thread or process that holds the file for an instant (a reader of
+// /proc/PID/fd takes one) moves the release to when it lets go.
+func (m *fzModel) awaitRelease(fi int) {
+	peer := m.files[fi].peer
+	num := -1
+	for _, s := range m.slots {
+		if s.file == peer {
+			num = s.num
+			break
+		}
+	}
+	if num < 0 {
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(num)}}
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+		// The peer has a hang-up or an error only once fi is released:
+		// an end of a pipe loses its last reader or writer, a socket its
+		// peer.
+		if _, err := unix.Poll(fds, 10); err != nil && err != unix.EINTR {
+			m.fatalf("poll(%d): %v", num, err)
+		}
+		if fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return
+		}
+	}
+	m.fatalf("file %d (%v) still not released 2s after its last number was closed", fi, m.files[fi].kind)
 }
 
 // writable says whether the file's writes would fit: yes, no or unknown.
