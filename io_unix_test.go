@@ -196,8 +196,7 @@ func TestWriteToNumericZone(t *testing.T) {
 	b, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
 	require.NoError(t, err)
 	defer b.Close()
-	lo, err := net.InterfaceByName(loopbackName(t))
-	require.NoError(t, err)
+	lo := loopback(t)
 	to := &net.UDPAddr{IP: net.IPv6loopback, Port: b.LocalAddr().(*net.UDPAddr).Port, Zone: strconv.Itoa(lo.Index)}
 	n, err := WriteTo(a, []byte("zoned"), to)
 	require.NoError(t, err)
@@ -209,16 +208,16 @@ func TestWriteToNumericZone(t *testing.T) {
 	assert.Equal(t, "zoned", string(buf[:n]))
 }
 
-// loopbackName returns the name of the loopback interface.
-func loopbackName(t *testing.T) string {
+// loopback returns the loopback interface.
+func loopback(t *testing.T) net.Interface {
 	t.Helper()
 	ifs, err := net.Interfaces()
 	require.NoError(t, err)
 	for _, ifi := range ifs {
 		if ifi.Flags&net.FlagLoopback != 0 {
-			return ifi.Name
+			return ifi
 		}
 	}
 	t.Skip("no loopback interface")
-	return ""
+	return net.Interface{}
 }
